@@ -1,0 +1,123 @@
+"""The `grader` command: list, grade, release."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from grader import assignments, results
+from grader.sandbox import LEVELS
+
+
+def _progress(total: int):  # noqa: ANN202
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a course dependency
+        tqdm = None
+    if tqdm is None or total < 2 or not sys.stderr.isatty():
+        count = [0]
+
+        def plain(name: str, res: dict) -> None:
+            count[0] += 1
+            print(f"[{count[0]}/{total}] {name}: {res.get('score', 0):g}/"
+                  f"{results.max_score(res):g}", file=sys.stderr, flush=True)
+
+        return plain, lambda: None
+    bar = tqdm(total=total, unit="submission", file=sys.stderr)
+
+    def tick(name: str, res: dict) -> None:
+        bar.set_postfix_str(f"{name}: {res.get('score', 0):g}")
+        bar.update(1)
+
+    return tick, bar.close
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for a in assignments.all_assignments():
+        print(f"{a.name:16} {a.short:4} {a.title}")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from grader.grading import discover, grade_batch
+
+    a = assignments.find(args.assignment)
+    subs = discover(a, [Path(p) for p in args.submissions])
+    if not subs:
+        print("no submissions found", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"out/{a.name}")
+    tick, close = _progress(len(subs))
+    try:
+        rows = grade_batch(a, subs, out, jobs=args.jobs, isolation=args.isolation,
+                           skip_done=not args.regrade, progress=tick, timeout=args.timeout)
+    except KeyboardInterrupt:
+        close()
+        print(f"\ninterrupted: finished results and gradebook are in {out}", file=sys.stderr)
+        return 130
+    close()
+    print(results.table(rows))
+    print(f"\nresults: {out}/<submission>/results.json   gradebook: {out}/gradebook.csv")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from grader import release
+
+    chosen = [assignments.find(args.assignment)] if args.assignment else assignments.all_assignments()
+    stale = []
+    for a in chosen:
+        if args.check:
+            diffs = release.check(a)
+            if diffs:
+                stale.append(f"{a.name}: {', '.join(diffs)}")
+        else:
+            for path in release.write(a):
+                print(path)
+    if stale:
+        print("the student release is stale; run `grader release`:\n  " + "\n  ".join(stale),
+              file=sys.stderr)
+        return 1
+    if args.check:
+        print(f"release up to date: {', '.join(a.name for a in chosen)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="grader", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the assignments").set_defaults(func=cmd_list)
+
+    g = sub.add_parser("grade", help="grade submissions (folders, .py files, or folders of them)")
+    g.add_argument("assignment", help="a1_perceptron, a1 or perceptron")
+    g.add_argument("submissions", nargs="+")
+    g.add_argument("--out", help="output folder (default out/<assignment>)")
+    g.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once")
+    g.add_argument("--isolation", choices=LEVELS, default="auto",
+                   help="auto picks the strongest level this machine allows")
+    g.add_argument("--regrade", action="store_true", default=True,
+                   help="grade again even when results exist (default)")
+    g.add_argument("--skip-graded", dest="regrade", action="store_false",
+                   help="keep results.json of submissions already graded")
+    g.add_argument("--timeout", type=float, default=None, help="per-probe timeout in seconds")
+    g.set_defaults(func=cmd_grade)
+
+    r = sub.add_parser("release", help="regenerate assignments/<a>/ from reference/ and tests/")
+    r.add_argument("assignment", nargs="?")
+    r.add_argument("--check", action="store_true", help="fail when the committed release is stale")
+    r.set_defaults(func=cmd_release)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (assignments.UnknownAssignment, FileNotFoundError) as exc:
+        print(f"grader: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Grading submissions: one trusted pytest process per submission, many at once in a batch.
+
+``grade_batch`` prepares each submission (a folder or a single .py file), runs
+``python -m grader.grading SPEC`` for it (that process runs the judges with the plugin, and the
+plugin starts the sandboxed worker), and guarantees a valid results.json even when that process
+dies or overruns. The batch never stops for one submission.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader import results
+from grader.assignments import Assignment
+
+GRADING_INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
+
+
+@dataclass
+class Submission:
+    name: str
+    path: Path  # a folder or a single file
+
+
+def discover(assignment: Assignment, paths: list[Path]) -> list[Submission]:
+    """Each path is one submission (a .py file, or a folder with the student's files) or a folder
+    of submissions (one per entry)."""
+    subs: list[Submission] = []
+    for p in paths:
+        if p.is_file():
+            subs.append(Submission(p.stem if p.suffix else p.name, p))
+        elif p.is_dir() and _is_one_submission(assignment, p):
+            subs.append(Submission(p.name, p))
+        elif p.is_dir():
+            for child in sorted(p.iterdir()):
+                if child.name.startswith(".") or child.name == "__pycache__":
+                    continue
+                if child.is_dir() or child.suffix in (".py", ".ipynb"):
+                    subs.append(Submission(child.stem if child.is_file() else child.name, child))
+        else:
+            raise FileNotFoundError(f"no such submission: {p}")
+    seen: dict[str, int] = {}
+    for s in subs:  # two submissions with one name would share an output folder
+        if s.name in seen:
+            seen[s.name] += 1
+            s.name = f"{s.name}-{seen[s.name]}"
+        else:
+            seen[s.name] = 1
+    return subs
+
+
+def _is_one_submission(assignment: Assignment, folder: Path) -> bool:
+    names = {f.name for f in folder.iterdir()}
+    return bool(names & set(assignment.submit)) or any(
+        n.endswith((".py", ".ipynb")) for n in names)
+
+
+def stage(assignment: Assignment, sub: Submission, into: Path) -> Path:
+    """Copy a submission into a fresh folder, naming a lone .py file after the module."""
+    folder = into / "submission"
+    if sub.path.is_dir():
+        shutil.copytree(sub.path, folder, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", ".git"))
+    else:
+        folder.mkdir(parents=True)
+        target = assignment.module_file if sub.path.suffix == ".py" else sub.path.name
+        shutil.copy(sub.path, folder / target)
+    return folder
+
+
+def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolation: str = "auto",
+              slot: int = 0, cache: Path | None = None, hide: list[str] | None = None,
+              timeout: float | None = None, extra: dict | None = None) -> dict[str, Any]:
+    """Grade one submission; always return (and write) a valid results.json."""
+    start = time.monotonic()
+    result_path = out_dir / sub.name / "results.json"
+    if result_path.exists():
+        result_path.unlink()
+    work = Path(tempfile.mkdtemp(prefix="grader-job-"))
+    try:
+        folder = stage(assignment, sub, work)
+        spec = {
+            "assignment": assignment.name, "root": str(assignment.root),
+            "submission": str(folder), "results": str(result_path),
+            "isolation": isolation, "slot": slot, "cache": str(cache) if cache else None,
+            "hide": [str(out_dir.resolve()), *(hide or [])], "timeout": timeout,
+            "extra": {"submission": sub.name, **(extra or {})},
+        }
+        (work / "spec.json").write_text(json.dumps(spec))
+        (work / "grading.ini").write_text(GRADING_INI)
+        cmd = [sys.executable, "-m", "grader.grading", str(work / "spec.json")]
+        log = work / "pytest.log"
+        try:
+            with open(log, "wb") as f:
+                proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
+                                      timeout=assignment.total_timeout, cwd=work,
+                                      env={**os.environ, "GRADER_ROOT": str(assignment.root)})
+            problem = None if proc.returncode in (0, 1) else f"pytest exited with {proc.returncode}"
+        except subprocess.TimeoutExpired:
+            problem = f"grading took longer than {assignment.total_timeout:g} s in all"
+        res = results.read(result_path)
+        if res is None:
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            msg = (f"The autograder could not grade this submission ({problem or 'no results'})."
+                   f"\n```\n{tail}\n```")
+            res = results.failure(msg, max_score=100.0,
+                                  extra={"submission": sub.name, "status": "error"},
+                                  execution_time=time.monotonic() - start)
+            results.write(result_path, res)
+        return res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *, jobs: int = 1,
+                isolation: str = "auto", skip_done: bool = False,
+                progress: Callable[[str, dict], None] | None = None,
+                timeout: float | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Grade many submissions, ``jobs`` at a time; return (name, results) in input order."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = out_dir / ".reference-cache"
+    hide = sorted({str(s.path.resolve().parent if s.path.is_file() else s.path.resolve())
+                   for s in subs})
+    done: dict[str, dict[str, Any]] = {}
+    todo = []
+    for s in subs:
+        prev = results.read(out_dir / s.name / "results.json") if skip_done else None
+        if prev is not None:
+            done[s.name] = prev
+        else:
+            todo.append(s)
+    if todo:  # fill the reference cache once, so parallel jobs do not all compute it
+        first, rest = todo[0], todo[1:]
+        done[first.name] = grade_one(assignment, first, out_dir, isolation=isolation, slot=0,
+                                     cache=cache, hide=hide, timeout=timeout)
+        if progress:
+            progress(first.name, done[first.name])
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(grade_one, assignment, s, out_dir, isolation=isolation,
+                                   slot=i + 1, cache=cache, hide=hide, timeout=timeout): s
+                       for i, s in enumerate(rest)}
+            try:
+                for fut in as_completed(futures):
+                    s = futures[fut]
+                    done[s.name] = fut.result()
+                    if progress:
+                        progress(s.name, done[s.name])
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            finally:
+                rows = [(s.name, done[s.name]) for s in subs if s.name in done]
+                results.write_gradebook(out_dir / "gradebook.csv", rows)
+    rows = [(s.name, done[s.name]) for s in subs if s.name in done]
+    results.write_gradebook(out_dir / "gradebook.csv", rows)
+    return rows
+
+
+def main(spec_path: str) -> int:
+    """Entry point of the trusted per-submission process: run the judges with the plugin."""
+    import pytest
+
+    spec = json.loads(Path(spec_path).read_text())
+    tests_dir = Path(spec["root"]) / "tests" / spec["assignment"]
+    ini = Path(spec_path).parent / "grading.ini"
+    args = [str(tests_dir), "-c", str(ini), "--rootdir", str(tests_dir),
+            "--confcutdir", str(tests_dir), "-p", "grader.plugin", "--grader-spec", spec_path,
+            "-q", "--no-header", "-rN", "--tb=no", "-p", "no:randomly"]
+    return int(pytest.main(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

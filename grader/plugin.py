@@ -1,0 +1,337 @@
+"""The grading protocol as one pytest plugin.
+
+Markers: ``points(n)``, ``visibility(v)``, ``tags(*t)``, ``public``. Fixtures: ``student`` (runs a
+probe on the submission: in the sandboxed worker when grading, in this process for a student's own
+self-check), ``reference`` (runs a probe on reference/<a> in this trusted process, cached) and
+``score`` (partial credit). In grading mode (``--grader-spec``) the plugin collects every judge's
+outcome and writes results.json; failure messages never include judge source or hidden values.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader import codec, results
+from grader.assignments import Assignment, find
+from grader.checks import GradingFailure
+from grader.sandbox import InProcessRunner, ProbeOutcome, Runner, WorkerSpec, open_runner
+from grader.sandbox.isolation import Limits, hidden_paths
+
+STDOUT_LIMIT = 3000
+_SESSION = pytest.StashKey["GradingSession"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grader")
+    group.addoption("--grader-spec", default=None, help="grading spec (JSON) written by `grader`")
+    parser.addini("grader_module", "self-check: the student's module name", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "points(n): points this judge is worth")
+    config.addinivalue_line("markers", "visibility(v): hidden, after_due_date, after_published, visible")
+    config.addinivalue_line("markers", "tags(*names): Gradescope tags")
+    config.addinivalue_line("markers", "public: shipped to students as a self-check")
+    spec_path = config.getoption("--grader-spec")
+    if spec_path:
+        spec = json.loads(Path(spec_path).read_text())
+        config.stash[_SESSION] = GradingSession.for_grading(spec)
+    else:
+        config.stash[_SESSION] = GradingSession.for_selfcheck(
+            config.rootpath, config.getini("grader_module"))
+
+
+@dataclass
+class Record:
+    judge: str
+    name: str
+    points: float
+    visibility: str
+    tags: list[str]
+    public: bool
+    outcome: str = "failed"
+    message: str = ""
+    fraction: float | None = None
+    stdout: list[str] = field(default_factory=list)
+
+
+class GradingSession:
+    """State of one pytest session: the runners, the reference cache, the judges' records."""
+
+    def __init__(self, mode: str, student_dir: Path, module: str,
+                 assignment: Assignment | None = None, spec: dict | None = None):
+        self.mode, self.student_dir, self.module = mode, student_dir, module
+        self.assignment, self.spec = assignment, spec or {}
+        self.records: dict[str, Record] = {}
+        self._student: Runner | None = None
+        self._reference: Runner | None = None
+        self.isolation: dict[str, Any] = {"level": "inprocess"}
+        self.started = time.monotonic()
+        self.collect_errors: list[str] = []
+        self.integrity: list[str] = []
+
+    @classmethod
+    def for_grading(cls, spec: dict) -> GradingSession:
+        a = find(spec["assignment"], Path(spec["root"]))
+        s = cls("grading", Path(spec["submission"]), spec.get("module") or a.module, a, spec)
+        s.integrity = static_violations(s.student_dir / f"{s.module}.py", a.forbidden_imports)
+        return s
+
+    @classmethod
+    def for_selfcheck(cls, rootpath: Path, module: str) -> GradingSession:
+        return cls("selfcheck", rootpath, module)
+
+    # -- runners --------------------------------------------------------------------------
+    def student_runner(self, probes: Any) -> Runner:
+        if self._student is None:
+            if self.mode == "selfcheck":
+                self._student = InProcessRunner(self.student_dir, self.module, probes)
+            else:
+                self._student = self._open_worker()
+        return self._student
+
+    def _open_worker(self) -> Runner:
+        a = self.assignment
+        assert a is not None
+        protect = [sys.prefix, sys.base_prefix, str(Path(__file__).parent)]
+        hide = [h for h in hidden_paths(a.tests_dir, a.reference_dir, *self.spec.get("hide", []))
+                if not any(p.startswith(h + "/") or p == h for p in protect)]
+        limits = Limits(memory_mb=a.memory_mb, cpu_seconds=a.cpu_seconds, hide=hide)
+        spec = WorkerSpec(
+            submission=self.student_dir, module=self.module, probes_file=a.probes_file,
+            data_files=[a.tests_dir / d for d in a.data_files], forbidden=a.forbidden_imports,
+            timeout=float(self.spec.get("timeout") or a.timeout), limits=limits,
+        )
+        runner, self.isolation = open_runner(spec, self.spec.get("isolation", "auto"),
+                                             slot=int(self.spec.get("slot", 0)))
+        return runner
+
+    def reference_call(self, probes: Any, probe: str, kwargs: dict) -> ProbeOutcome:
+        if self.mode != "grading" or self.assignment is None:
+            raise pytest.UsageError("the reference fixture is only available to hidden judges")
+        key = self._cache_key(probe, kwargs)
+        cache_dir = self.spec.get("cache")
+        path = Path(cache_dir) / f"{key}.json" if cache_dir else None
+        if path is not None and path.exists():
+            return ProbeOutcome(True, value=codec.decode(path.read_bytes()))
+        if self._reference is None:
+            a = self.assignment
+            self._reference = InProcessRunner(a.reference_dir, a.module, probes,
+                                              alias=f"_reference_{a.module}")
+        outcome = self._reference.call(probe, kwargs)
+        if outcome.ok and path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{time.monotonic_ns()}.tmp")
+            tmp.write_bytes(codec.encode(outcome.value))
+            tmp.replace(path)
+        return outcome
+
+    def _cache_key(self, probe: str, kwargs: dict) -> str:
+        a = self.assignment
+        assert a is not None
+        h = hashlib.sha256()
+        for f in [a.probes_file, *sorted(a.reference_dir.glob("*.py"))]:
+            h.update(f.read_bytes())
+        h.update(codec.encode([probe, kwargs]))
+        return h.hexdigest()[:32]
+
+    def close(self) -> None:
+        if self._student is not None:
+            self._student.close()
+
+    # -- results --------------------------------------------------------------------------
+    def results(self) -> dict[str, Any]:
+        tests: list[results.TestResult] = []
+        judges: dict[str, str] = {}
+        for n, rec in enumerate(self.records.values(), 1):
+            judges[rec.judge] = str(n)
+            passed = rec.outcome == "passed"
+            frac = rec.fraction if rec.fraction is not None else (1.0 if passed else 0.0)
+            out = rec.message
+            printed = "".join(rec.stdout).strip()
+            if printed:
+                out += f"\n\nYour code printed:\n```\n{printed[:STDOUT_LIMIT]}\n```"
+            tests.append(results.TestResult(
+                name=rec.name, max_score=rec.points, score=rec.points * frac,
+                status="passed" if passed else "failed", output=out.strip(),
+                tags=rec.tags, visibility=rec.visibility))
+        output = ""
+        if self.integrity:
+            for t in tests:
+                t.score = 0.0
+            tests.append(results.TestResult(
+                name="Integrity: only the allowed modules are imported", max_score=0,
+                output="\n".join(self.integrity) + "\n\nAll points are withheld until the "
+                "submission follows the assignment's import rules."))
+            output = "Integrity check failed: " + "; ".join(self.integrity)
+        if self.collect_errors:
+            output += "\nThe autograder itself failed (tell your instructor):\n" + "\n".join(
+                self.collect_errors)
+        extra = {
+            "assignment": self.assignment.name if self.assignment else "",
+            "graded_file": f"{self.module}.py",
+            "isolation": self.isolation,
+            "status": "error" if self.collect_errors else "graded",
+            "judges": judges,
+        }
+        extra.update(self.spec.get("extra", {}))
+        return results.build(tests, time.monotonic() - self.started, output.strip(), extra)
+
+
+def static_violations(path: Path, forbidden: list[str]) -> list[str]:
+    """Forbidden imports found in the source without running it (import, __import__, importlib)."""
+    if not forbidden or not path.exists():
+        return []
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if fname in ("__import__", "import_module") and isinstance(node.args[0].value, str):
+                names = [node.args[0].value]
+        for n in names:
+            if n.partition(".")[0] in forbidden:
+                found.append(f"line {node.lineno}: '{n}' is not allowed in this assignment "
+                             f"(forbidden: {', '.join(forbidden)})")
+    return found
+
+
+def _session(config: pytest.Config) -> GradingSession:
+    return config.stash[_SESSION]
+
+
+def _marker_arg(item: pytest.Item, name: str, default: Any) -> Any:
+    m = item.get_closest_marker(name)
+    return m.args[0] if m and m.args else default
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    s = _session(config)
+    for item in items:
+        doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+        first = doc.strip().splitlines()[0].strip() if doc.strip() else item.name
+        tags = item.get_closest_marker("tags")
+        s.records[item.nodeid] = Record(
+            judge=getattr(item, "originalname", item.name), name=first, points=float(_marker_arg(item, "points", 0)),
+            visibility=_marker_arg(item, "visibility", "visible"),
+            tags=list(tags.args) if tags else [],
+            public=item.get_closest_marker("public") is not None)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed:
+        _collect_errors.append(f"{report.nodeid}: {str(report.longrepr)[-1500:]}")
+
+
+_collect_errors: list[str] = []
+
+
+def _short_message(excinfo: pytest.ExceptionInfo, visible: bool) -> str:
+    exc = excinfo.value
+    if isinstance(exc, (GradingFailure, pytest.fail.Exception)):
+        return str(exc)
+    if isinstance(exc, AssertionError):
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return f"check failed: {first}" if visible and first else "a check on your result failed"
+    if isinstance(exc, pytest.skip.Exception):
+        return str(exc)
+    return (f"the grader could not check your result ({type(exc).__name__}: "
+            f"{str(exc)[:300]}); check the type and shape of what you return")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+    outcome = yield
+    report = outcome.get_result()
+    s = _session(item.config)
+    rec = s.records.get(item.nodeid)
+    if rec is None:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        rec.outcome = "passed" if report.passed else "failed"
+        if call.excinfo is not None and not report.passed:
+            rec.message = _short_message(call.excinfo, rec.visibility == "visible")
+            report.longrepr = rec.message  # no judge source, no hidden values
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    s = _session(session.config)
+    s.close()
+    s.collect_errors.extend(_collect_errors)
+    out = s.spec.get("results")
+    if s.mode == "grading" and out:
+        results.write(Path(out), s.results())
+
+
+class ProbeCaller:
+    """What a judge's ``student``/``reference`` fixture is: call it with a probe and arguments."""
+
+    def __init__(self, session: GradingSession, record: Record | None, side: str):
+        self.session, self.record, self.side = session, record, side
+
+    def outcome(self, probe: Any, **kwargs: Any) -> ProbeOutcome:
+        """Run the probe and return the whole outcome (for judges that expect an error)."""
+        probes = sys.modules[probe.__module__]
+        if self.side == "reference":
+            return self.session.reference_call(probes, probe.__name__, kwargs)
+        out = self.session.student_runner(probes).call(probe.__name__, kwargs)
+        if out.stdout and self.record is not None:
+            self.record.stdout.append(out.stdout)
+        return out
+
+    def __call__(self, probe: Any, **kwargs: Any) -> Any:
+        out = self.outcome(probe, **kwargs)
+        if out.ok:
+            return out.value
+        if self.side == "reference":
+            raise RuntimeError(f"the reference failed on {probe.__name__}: {out.explain()}")
+        pytest.fail(out.explain(), pytrace=False)
+
+
+@pytest.fixture
+def student(request: pytest.FixtureRequest) -> ProbeCaller:
+    s = _session(request.config)
+    return ProbeCaller(s, s.records.get(request.node.nodeid), "student")
+
+
+@pytest.fixture
+def reference(request: pytest.FixtureRequest) -> ProbeCaller:
+    s = _session(request.config)
+    if request.node.get_closest_marker("public"):
+        raise pytest.UsageError(f"{request.node.nodeid}: public judges must not use `reference`")
+    return ProbeCaller(s, None, "reference")
+
+
+class Score:
+    """Partial credit: a judge calls ``score.fraction(0.5)`` before it passes or fails."""
+
+    def __init__(self, record: Record | None):
+        self.record = record
+
+    def fraction(self, value: float) -> None:
+        if self.record is not None:
+            self.record.fraction = max(0.0, min(1.0, float(value)))
+
+
+@pytest.fixture
+def score(request: pytest.FixtureRequest) -> Score:
+    return Score(_session(request.config).records.get(request.node.nodeid))

@@ -1,0 +1,52 @@
+"""The sandbox: where student code runs, and how much of the machine it gets.
+
+``open_runner`` picks the strongest isolation level this machine allows (or the one asked for),
+never weakening silently: the level in force is returned with the runner and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from grader.sandbox import isolation
+from grader.sandbox.runner import (
+    InProcessRunner,
+    ProbeOutcome,
+    Runner,
+    WorkerRunner,
+    WorkerSpec,
+)
+
+LEVELS = ("auto", "subprocess", "isolated")
+
+__all__ = ["InProcessRunner", "ProbeOutcome", "Runner", "WorkerRunner", "WorkerSpec",
+           "open_runner", "LEVELS"]
+
+
+class IsolationUnavailable(RuntimeError):
+    """The requested isolation level cannot be had on this machine."""
+
+
+def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[WorkerRunner, dict]:
+    """Start a sandboxed runner; return it with a report of the isolation actually in force."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown isolation level {level!r}; choose from {', '.join(LEVELS)}")
+    why_not = isolation.why_not_isolated(spec.python) if level in ("auto", "isolated") else None
+    if level == "isolated" and why_not:
+        raise IsolationUnavailable(f"isolated level unavailable: {why_not}")
+    use_isolated = level != "subprocess" and why_not is None
+    limits = replace(spec.limits, isolated=use_isolated,
+                     uid=isolation.sandbox_uid(slot) if use_isolated else None)
+    spec = replace(spec, limits=limits)
+    report = {
+        "level": "isolated" if use_isolated else "subprocess",
+        "network": "none" if isolation.has_private_network(limits, spec.python) else "available",
+        "memory_mb": limits.memory_mb,
+        "timeout_s": spec.timeout,
+        "hidden_paths": "unmounted" if use_isolated else "readable (same user)",
+    }
+    if use_isolated:
+        report["uid"] = limits.uid
+    elif why_not and level == "auto":
+        report["why_not_isolated"] = why_not
+    return WorkerRunner(spec, report["level"]), report

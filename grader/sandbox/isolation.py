@@ -1,0 +1,167 @@
+"""What the kernel lets us take away from a worker, and the code that takes it away.
+
+Levels (docs/ARCHITECTURE.md): ``subprocess`` (rlimits, new session, scrubbed environment,
+private working copy, a network namespace when unprivileged user namespaces allow one) and
+``isolated`` (as root: + a separate unprivileged uid per worker, a private mount namespace in
+which the hidden paths are covered by empty read-only tmpfs mounts, RLIMIT_NPROC, no network).
+``Limits.preexec`` runs in the forked child just before exec; it does everything in one place so
+that the order is explicit: namespaces and mounts need root, so they come before the uid drop.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import resource
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+
+SANDBOX_UID_BASE = 61000  # one uid per worker slot, so process limits and kills stay separate
+SANDBOX_UID_SPAN = 2000
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _unshare(flags: int) -> None:
+    if _libc.unshare(flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
+    if _libc.mount(source.encode(), target.encode(), fstype.encode(), flags,
+                   data.encode() if data else None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+@dataclass
+class Limits:
+    """Resource limits and isolation settings for one worker."""
+
+    memory_mb: int = 2048
+    cpu_seconds: int = 600
+    file_size_mb: int = 64
+    open_files: int = 256
+    processes: int = 64
+    isolated: bool = False
+    uid: int | None = None
+    hide: list[str] = field(default_factory=list)
+    want_netns: bool = True
+
+    def preexec(self) -> None:
+        """Runs in the child between fork and exec (the parent called setsid already)."""
+        if self.isolated:
+            _unshare(CLONE_NEWNS | CLONE_NEWNET)
+            _mount("none", "/", "", MS_REC | MS_PRIVATE)
+            for path in self.hide:
+                if os.path.isdir(path):
+                    _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                           "size=4k,mode=000")
+        elif self.want_netns:
+            try:
+                _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+            except OSError:
+                pass  # reported by detect_network(); the level says "network: available"
+        mb = 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (self.memory_mb * mb, self.memory_mb * mb))
+        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size_mb * mb, self.file_size_mb * mb))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
+        if self.isolated and self.uid is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
+            os.setgroups([])
+            os.setgid(self.uid)
+            os.setuid(self.uid)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def sandbox_uid(slot: int) -> int:
+    return SANDBOX_UID_BASE + slot % SANDBOX_UID_SPAN
+
+
+def kill_uid(uid: int) -> None:
+    """Kill every process running as uid (root only): fork, become uid, kill(-1)."""
+    for _ in range(3):  # a fork bomb may race the first sweep
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            try:
+                os.setgid(uid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            except BaseException:  # noqa: BLE001
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+
+_probe_cache: dict[tuple, str | None] = {}
+
+
+def why_not_isolated(python: str = sys.executable) -> str | None:
+    """None when the isolated level works here, else the reason it does not."""
+    key = ("isolated", python)
+    if key in _probe_cache:
+        return _probe_cache[key]
+    reason: str | None = None
+    if not is_root():
+        reason = "the grader is not running as root, so it cannot drop to another user"
+    else:
+        limits = Limits(isolated=True, uid=sandbox_uid(SANDBOX_UID_SPAN - 1), memory_mb=4096)
+        try:
+            proc = subprocess.run(
+                [python, "-I", "-c", "import numpy, socket; socket.create_connection"],
+                preexec_fn=limits.preexec, start_new_session=True, capture_output=True,
+                timeout=60, env={"PATH": "/usr/bin:/bin"}, cwd="/",
+            )
+            if proc.returncode != 0:
+                err = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
+                reason = (f"an unprivileged user cannot run {python} "
+                          f"({err[0] if err else proc.returncode}); make the virtual "
+                          "environment from a system Python in a world-readable folder")
+        except (OSError, subprocess.SubprocessError) as exc:
+            reason = f"could not start an isolated process: {exc}"
+    _probe_cache[key] = reason
+    return reason
+
+
+def has_private_network(limits: Limits, python: str = sys.executable) -> bool:
+    """True when a worker started with these limits sees no network interface but loopback."""
+    key = ("net", limits.isolated, python)
+    if key not in _probe_cache:
+        code = "import socket,sys; n=[i[1] for i in socket.if_nameindex()]; sys.exit(n!=['lo'])"
+        try:
+            proc = subprocess.run([python, "-I", "-S", "-c", code], preexec_fn=limits.preexec,
+                                  start_new_session=True, capture_output=True, timeout=30,
+                                  env={"PATH": "/usr/bin:/bin"}, cwd="/")
+            _probe_cache[key] = "yes" if proc.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            _probe_cache[key] = None
+    return _probe_cache[key] is not None
+
+
+def hidden_paths(*paths: str | Path) -> list[str]:
+    """Resolve the folders a worker must not see, dropping ones that do not exist."""
+    out = []
+    for p in paths:
+        real = os.path.realpath(p)
+        if os.path.isdir(real) and real not in out and real != "/":
+            out.append(real)
+    return out

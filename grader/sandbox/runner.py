@@ -1,0 +1,345 @@
+"""Runners: how a probe gets called on an implementation.
+
+``Runner`` is the one small interface the judges' fixtures use. ``InProcessRunner`` calls the
+probe in this process (the reference, and a student's own self-check). ``WorkerRunner`` starts the
+sandboxed worker (worker.py) and talks to it over a private pipe: one worker per submission,
+reused across probes, killed and respawned after a timeout or a crash.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+from grader import codec
+from grader.sandbox import isolation, worker
+from grader.sandbox.isolation import Limits
+
+CAPTURE_HEAD = 3000
+CAPTURE_TAIL = 1000
+
+
+@dataclass
+class ProbeOutcome:
+    """What one probe call produced: a value, or a student-readable account of what went wrong."""
+
+    ok: bool
+    value: Any = None
+    kind: str = ""  # not_implemented, exception, timeout, crash, memory, exit, unencodable...
+    message: str = ""
+    traceback: str = ""
+    stdout: str = ""
+    seconds: float = 0.0
+
+    def explain(self) -> str:
+        text = self.message
+        if self.traceback and self.kind != "not_implemented":
+            text += "\n" + self.traceback
+        return text
+
+
+class Runner(Protocol):
+    level: str
+
+    def call(self, probe: str, kwargs: dict) -> ProbeOutcome: ...
+
+    def close(self) -> None: ...
+
+
+def _outcome_from_reply(reply: Any, value_bytes: bytes | None) -> ProbeOutcome:
+    """Validate a (possibly hostile) reply and build the outcome."""
+    if type(reply) is not dict or type(reply.get("ok")) is not bool:
+        return ProbeOutcome(False, kind="protocol", message="the worker sent a malformed reply")
+    if reply["ok"]:
+        if value_bytes is None:
+            return ProbeOutcome(False, kind="protocol", message="the worker sent no value")
+        try:
+            return ProbeOutcome(True, value=codec.decode(value_bytes))
+        except codec.CodecError as exc:
+            return ProbeOutcome(False, kind="unencodable", message=f"could not read the result: {exc}")
+    fields = {k: reply.get(k) for k in ("kind", "message", "traceback")}
+    if not all(type(v) is str for v in fields.values()):
+        return ProbeOutcome(False, kind="protocol", message="the worker sent a malformed reply")
+    return ProbeOutcome(False, kind=fields["kind"][:40], message=fields["message"][:2000],
+                        traceback=fields["traceback"][:4000])
+
+
+def import_from(folder: Path, module: str, alias: str | None = None) -> ModuleType:
+    """Import folder/module.py under a private name (so reference and student never collide)."""
+    name = alias or module
+    if name in sys.modules:
+        return sys.modules[name]
+    path = folder / f"{module}.py"
+    if not path.exists():
+        raise ModuleNotFoundError(f"no file {module}.py in {folder}")
+    folder_s = str(folder)
+    if folder_s not in sys.path:
+        sys.path.insert(0, folder_s)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return mod
+
+
+class InProcessRunner:
+    """Calls probes in this process: for the trusted reference and for self-checks."""
+
+    level = "inprocess"
+
+    def __init__(self, impl_dir: Path, module: str, probes: ModuleType, alias: str | None = None):
+        self.impl_dir, self.module, self.probes, self.alias = impl_dir, module, probes, alias
+
+    def _load(self) -> ModuleType:
+        return import_from(self.impl_dir, self.module, self.alias)
+
+    def call(self, probe: str, kwargs: dict) -> ProbeOutcome:
+        start = time.perf_counter()
+        reply = worker.call_probe(self.probes, self._load, probe, kwargs, str(self.impl_dir))
+        outcome = _outcome_from_reply(reply, reply.pop("encoded", None))
+        outcome.seconds = time.perf_counter() - start
+        return outcome
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class WorkerSpec:
+    """Everything needed to start a worker for one submission."""
+
+    submission: Path  # a folder holding the student's files
+    module: str
+    probes_file: Path
+    data_files: list[Path] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)
+    timeout: float = 10.0
+    limits: Limits = field(default_factory=Limits)
+    python: str = sys.executable
+    startup_timeout: float = 60.0
+
+
+def scrubbed_env(home: str) -> dict[str, str]:
+    """A minimal environment: nothing of the grader's (tokens, paths to hidden files) leaks in."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": home,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONIOENCODING": "utf-8:backslashreplace",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # correctness settings of this host
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+class WorkerRunner:
+    """The sandboxed runner: one worker process per submission, reused across probes."""
+
+    def __init__(self, spec: WorkerSpec, level: str):
+        self.spec, self.level = spec, level
+        self.proc: subprocess.Popen | None = None
+        self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
+        self.harness = self.root / "harness"
+        self.work = self.root / "work"
+        self.capture = self.root / "capture.txt"
+        self._prepare()
+
+    def _prepare(self) -> None:
+        self.harness.mkdir()
+        here = Path(worker.__file__).parent
+        shutil.copy(here / "worker.py", self.harness / "_grader_worker.py")
+        shutil.copy(Path(codec.__file__), self.harness / "_grader_codec.py")
+        shutil.copy(self.spec.probes_file, self.harness / "probes.py")
+        for data in self.spec.data_files:
+            shutil.copy(data, self.harness / data.name)
+        self._fresh_workdir()
+        os.chmod(self.root, 0o711)
+        os.chmod(self.harness, 0o755)
+        for f in self.harness.iterdir():
+            os.chmod(f, 0o644)
+
+    def _fresh_workdir(self) -> None:
+        if self.work.exists():
+            shutil.rmtree(self.work, ignore_errors=True)
+        shutil.copytree(self.spec.submission, self.work, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", ".git"))
+        uid = self.spec.limits.uid if self.spec.limits.isolated else None
+        if uid is not None:
+            for dirpath, dirnames, filenames in os.walk(self.work):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    os.lchown(name, uid, uid)
+
+    # -- process management -------------------------------------------------------------
+    def _start(self) -> str | None:
+        """Start a worker; return None when it is ready, else why it could not start."""
+        self._kill()
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        fd = os.open(self.capture, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o666)
+        if self.spec.limits.isolated and self.spec.limits.uid is not None:
+            os.chown(self.capture, self.spec.limits.uid, self.spec.limits.uid)
+        try:
+            self.proc = subprocess.Popen(
+                [self.spec.python, "-I", str(self.harness / "_grader_worker.py"),
+                 str(to_child_r), str(from_child_w)],
+                stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+                pass_fds=(to_child_r, from_child_w), cwd=self.work,
+                env=scrubbed_env(str(self.work)), start_new_session=True,
+                preexec_fn=self.spec.limits.preexec,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            for f in (to_child_r, to_child_w, from_child_r, from_child_w, fd):
+                os.close(f)
+            return f"could not start the grading worker: {exc}"
+        for f in (to_child_r, from_child_w, fd):
+            os.close(f)
+        self.wfd, self.rfd = to_child_w, from_child_r
+        config = {"harness": str(self.harness), "work": str(self.work), "module": self.spec.module,
+                  "forbidden": list(self.spec.forbidden), "memory_mb": self.spec.limits.memory_mb}
+        try:
+            codec.write_frame(self.wfd, codec.encode(config))
+            self._read_frame(time.monotonic() + self.spec.startup_timeout)
+        except (OSError, EOFError, TimeoutError, codec.CodecError):
+            detail = self._read_capture()
+            self._kill()
+            return "the grading worker failed to start" + (f":\n{detail}" if detail else "")
+        return None
+
+    def _kill(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.spec.limits.isolated and self.spec.limits.uid is not None:
+            isolation.kill_uid(self.spec.limits.uid)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (self.wfd, self.rfd):
+            try:
+                os.close(f)
+            except OSError:
+                pass
+        self.proc = None
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        chunks = []
+        while n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self.rfd], [], [], left)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(self.rfd, min(n, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _read_frame(self, deadline: float, max_bytes: int = codec.MAX_MESSAGE_BYTES) -> bytes:
+        (size,) = codec.HEADER.unpack(self._read_exact(codec.HEADER.size, deadline))
+        if size > max_bytes:
+            raise codec.CodecError(
+                f"the result is too large to grade ({size} bytes; the limit is {max_bytes})")
+        return self._read_exact(size, deadline)
+
+    def _read_capture(self) -> str:
+        try:
+            with open(self.capture, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                head = f.read(CAPTURE_HEAD)
+                tail = b""
+                if size > CAPTURE_HEAD + CAPTURE_TAIL:
+                    f.seek(size - CAPTURE_TAIL)
+                    tail = f.read(CAPTURE_TAIL)
+                elif size > CAPTURE_HEAD:
+                    tail = f.read()
+        except OSError:
+            return ""
+        text = head.decode("utf-8", errors="replace")
+        if size > CAPTURE_HEAD + CAPTURE_TAIL:
+            text += f"\n[... {size - CAPTURE_HEAD - CAPTURE_TAIL} bytes of output left out ...]\n"
+        text += tail.decode("utf-8", errors="replace")
+        return text.replace("\x00", "\\0")
+
+    def _died(self) -> str:
+        code = self.proc.poll() if self.proc else None
+        if code is None:
+            return "the process running your code stopped answering"
+        if code < 0:
+            sig = signal.Signals(-code).name
+            hint = {
+                "SIGKILL": "killed: out of memory, or it killed itself",
+                "SIGXCPU": "it used up its CPU time limit",
+                "SIGXFSZ": "it wrote more than the file size limit",
+                "SIGSEGV": "it crashed in native code",
+            }.get(sig, "killed by a signal")
+            return f"the process running your code died ({sig}: {hint})"
+        return (f"the process running your code exited with status {code}; "
+                "your code must not call os._exit() or exit the interpreter")
+
+    # -- the Runner interface ------------------------------------------------------------
+    def call(self, probe: str, kwargs: dict) -> ProbeOutcome:
+        start = time.monotonic()
+        if self.proc is None or self.proc.poll() is not None:
+            why = self._start()
+            if why:
+                return ProbeOutcome(False, kind="crash", message=why)
+        deadline = time.monotonic() + self.spec.timeout
+        try:
+            codec.write_frame(self.wfd, codec.encode({"probe": probe, "kwargs": kwargs}))
+            reply = codec.decode(self._read_frame(deadline, max_bytes=1 << 20))
+            value = None
+            if type(reply) is dict and reply.get("ok") is True:
+                value = self._read_frame(deadline)
+            outcome = _outcome_from_reply(reply, value)
+        except TimeoutError:
+            self._kill()
+            outcome = ProbeOutcome(False, kind="timeout", message=(
+                f"timed out after {self.spec.timeout:g} s: an infinite loop, a deadlock, "
+                "or code far slower than it needs to be"))
+        except (EOFError, BrokenPipeError):
+            time.sleep(0.05)
+            outcome = ProbeOutcome(False, kind="crash", message=self._died())
+            self._kill()
+        except (OSError, codec.CodecError) as exc:
+            self._kill()
+            outcome = ProbeOutcome(False, kind="protocol", message=f"could not read the result: {exc}")
+        outcome.stdout = self._read_capture()
+        outcome.seconds = time.monotonic() - start
+        return outcome
+
+    def close(self) -> None:
+        self._kill()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,230 @@
+"""The sandboxed worker: the only process that runs student code.
+
+It is copied into the sandbox as ``_grader_worker.py`` next to ``_grader_codec.py`` and the
+assignment's ``probes.py``, so it imports nothing from the ``grader`` package. It reads
+length-prefixed requests from a private pipe, runs one probe per request on the student's module,
+and writes the encoded result back. stdout and stderr go to a capture file that the parent reads
+after each probe. The student's module is imported lazily, on the first probe, with the
+submission's folder *last* on sys.path so that files like ``numpy.py`` or ``json.py`` in a
+submission cannot shadow the libraries the harness uses.
+
+The in-process runner (student self-checks, the reference) reuses ``call_probe`` from here.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import importlib.abc
+import os
+import random
+import signal
+import sys
+import traceback
+import zlib
+from typing import Any
+
+import numpy as np
+
+try:  # inside the sandbox the codec sits next to this file under another name
+    import _grader_codec as codec  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - in the grader's own process
+    from grader import codec
+
+
+def call_seed(probe: str, kwargs: dict) -> int:
+    """The seed used for one probe call: the same on both sides of the boundary."""
+    return zlib.crc32(codec.encode([probe, kwargs])) & 0x7FFFFFFF
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+class ForbiddenImportError(ImportError):
+    """Raised when a submission imports a module the assignment forbids."""
+
+
+class ForbidImports(importlib.abc.MetaPathFinder):
+    """Refuses imports of the assignment's forbidden modules at run time."""
+
+    def __init__(self, forbidden: list[str]):
+        self.forbidden = set(forbidden)
+
+    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001 - importlib protocol
+        top = fullname.partition(".")[0]
+        if top in self.forbidden:
+            raise ForbiddenImportError(
+                f"the module '{top}' is not allowed in this assignment; remove 'import {top}'"
+            )
+        return None
+
+
+def student_frames(exc: BaseException, student_dir: str) -> str:
+    """The traceback of exc restricted to frames in the student's own files."""
+    student_dir = os.path.realpath(student_dir)
+    lines = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = os.path.realpath(frame.filename)
+        if path.startswith(student_dir + os.sep):
+            rel = os.path.relpath(path, student_dir)
+            lines.append(f'  File "{rel}", line {frame.lineno}, in {frame.name}')
+            if frame.line:
+                lines.append(f"    {frame.line.strip()}")
+    if isinstance(exc, SyntaxError) and exc.filename:
+        rel = os.path.basename(exc.filename)
+        lines.append(f'  File "{rel}", line {exc.lineno}')
+        if exc.text:
+            lines.append(f"    {exc.text.strip()}")
+    return "\n".join(lines)
+
+
+def describe_exception(exc: BaseException, student_dir: str, limit_mb: int | None = None) -> dict:
+    """A student-readable account of an exception raised by student code."""
+    kind = "exception"
+    if isinstance(exc, NotImplementedError):
+        kind = "not_implemented"
+        message = str(exc) or "not implemented yet"
+    elif isinstance(exc, ForbiddenImportError):
+        kind = "forbidden_import"
+        message = str(exc)
+    elif isinstance(exc, MemoryError):
+        kind = "memory"
+        message = "ran out of memory" + (f" (the limit is {limit_mb} MB)" if limit_mb else "")
+    elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        kind = "file_size"
+        message = "wrote too much output or too large a file (the file size limit was reached)"
+    elif isinstance(exc, SystemExit):
+        kind = "exit"
+        message = f"your code called sys.exit({exc.code!r}); grading code must not exit"
+    elif isinstance(exc, KeyboardInterrupt):
+        kind = "exit"
+        message = "your code raised KeyboardInterrupt"
+    else:
+        text = _safe_str(exc)
+        message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return {
+        "ok": False,
+        "kind": kind,
+        "type": type(exc).__name__,
+        "message": message[:2000],
+        "traceback": student_frames(exc, student_dir)[:4000],
+    }
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except BaseException:  # noqa: BLE001 - a student's __str__ may raise anything
+        return "<exception whose message could not be printed>"
+
+
+def call_probe(probes: Any, impl_loader: Any, name: str, kwargs: dict, student_dir: str,
+               limit_mb: int | None = None) -> dict:
+    """Run one probe and return {"ok": True, "value": ...} or an error account.
+
+    The value is returned as encoded bytes under "encoded" so that an unencodable result is
+    reported as the student's mistake rather than a crash.
+    """
+    seed_everything(call_seed(name, kwargs))
+    try:
+        impl = impl_loader()
+        value = getattr(probes, name)(impl, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - anything student code raises is reported
+        return describe_exception(exc, student_dir, limit_mb)
+    try:
+        return {"ok": True, "encoded": codec.encode(value)}
+    except codec.CodecError as exc:
+        return {"ok": False, "kind": "unencodable", "type": "TypeError",
+                "message": str(exc), "traceback": ""}
+    except BaseException as exc:  # noqa: BLE001 - e.g. a __len__ or __array__ that raises
+        return describe_exception(exc, student_dir, limit_mb)
+
+
+class _Loader:
+    """Imports the student's module on first use and remembers a failure to import it."""
+
+    def __init__(self, module: str):
+        self.module = module
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def __call__(self) -> Any:
+        if self.value is None and self.error is None:
+            try:
+                self.value = importlib.import_module(self.module)
+            except BaseException as exc:  # noqa: BLE001
+                self.error = exc
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(fd: int) -> Any:
+    (size,) = codec.HEADER.unpack(_read_exact(fd, codec.HEADER.size))
+    return codec.decode(_read_exact(fd, size))
+
+
+def main() -> None:
+    """Serve probe requests until the parent closes the channel."""
+    rfd, wfd = int(sys.argv[1]), int(sys.argv[2])
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing us
+    config = _read_frame(rfd)
+    harness, work = config["harness"], config["work"]
+    sys.path.insert(0, harness)
+    import probes  # type: ignore[import-not-found]  # the assignment's probes, never student code
+
+    sys.path.append(work)  # last: a submission's numpy.py or json.py shadows nothing
+    sys.meta_path.insert(0, ForbidImports(config["forbidden"]))
+    loader = _Loader(config["module"])
+    codec.write_frame(wfd, codec.encode({"ready": True}))
+    while True:
+        try:
+            request = _read_frame(rfd)
+        except EOFError:
+            return
+        _truncate_capture()
+        reply = call_probe(probes, loader, request["probe"], request["kwargs"], work,
+                           config.get("memory_mb"))
+        _flush()
+        encoded = reply.pop("encoded", None)
+        header = codec.encode(reply)
+        # the value travels already encoded: frame = header frame, then the value frame
+        codec.write_frame(wfd, header)
+        if encoded is not None:
+            codec.write_frame(wfd, encoded)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001, S110 - a replaced or closed stream
+            pass
+
+
+def _truncate_capture() -> None:
+    _flush()
+    try:
+        os.ftruncate(1, 0)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    main()
