@@ -110,7 +110,7 @@ def assert_equal(got: Any, want: Any, what: str = "result", show_expected: bool 
         if np.any(bad):
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             msg = f"{what}: {int(np.sum(bad))} of {bad.size} entries wrong, first at index {first}"
-            msg += f" (got {arr[first]!r})"
+            msg += f" (got {arr[first].item()!r})"
             if show_expected:
                 msg += f"\n  expected {_fmt(want_arr)}\n  got      {_fmt(arr)}"
             raise GradingFailure(msg)

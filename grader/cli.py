@@ -84,6 +84,30 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mutants(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from grader import mutants
+    from grader.grading import Submission, grade_batch
+
+    a = assignments.find(args.assignment)
+    found = mutants.load_all(a)
+    with tempfile.TemporaryDirectory(prefix="grader-mutants-") as tmp:
+        folders = mutants.materialise(a, found, Path(tmp) / "subs")
+        subs = [Submission(f.name, f) for f in folders]
+        out = Path(args.out) if args.out else Path(tmp) / "out"
+        rows = dict(grade_batch(a, subs, out, jobs=args.jobs, isolation=args.isolation))
+    bad = 0
+    for m in found:
+        res = rows[m.name]
+        problems = mutants.survivors(m, res)
+        bad += bool(problems)
+        verdict = "caught" if not problems else "SURVIVED: " + "; ".join(problems)
+        print(f"{m.name:36} {res.get('score', 0):>6g}/{results.max_score(res):g}  {verdict}")
+    print(f"{len(found) - bad} of {len(found)} mutants caught")
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="grader", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -102,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep results.json of submissions already graded")
     g.add_argument("--timeout", type=float, default=None, help="per-probe timeout in seconds")
     g.set_defaults(func=cmd_grade)
+
+    m = sub.add_parser("mutants", help="grade every mutant; fail when one keeps its points")
+    m.add_argument("assignment")
+    m.add_argument("--jobs", "-j", type=int, default=2)
+    m.add_argument("--out", help="keep the mutants' results here")
+    m.add_argument("--isolation", choices=LEVELS, default="auto")
+    m.set_defaults(func=cmd_mutants)
 
     r = sub.add_parser("release", help="regenerate assignments/<a>/ from reference/ and tests/")
     r.add_argument("assignment", nargs="?")

@@ -1,0 +1,77 @@
+"""Mutants: known-wrong versions of a reference solution, one mistake each.
+
+A mutant is a TOML file in tests/<a>/mutants/: ``mistake`` (what a student got wrong),
+``catches`` (the judges that must lose points) and ``[[replace]]`` edits (``old`` -> ``new``)
+applied to the reference module. Edits must match exactly once, so a mutant breaks loudly when
+the reference changes under it instead of silently turning into the reference.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.assignments import Assignment
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class Mutant:
+    name: str
+    mistake: str
+    catches: list[str]
+    edits: list[tuple[str, str]]
+
+
+def load_all(a: Assignment) -> list[Mutant]:
+    out = []
+    for path in sorted(a.mutants_dir.glob("*.toml")):
+        with open(path, "rb") as f:
+            cfg = tomllib.load(f)
+        out.append(Mutant(path.stem, cfg["mistake"], list(cfg["catches"]),
+                          [(r["old"], r["new"]) for r in cfg["replace"]]))
+    return out
+
+
+def apply(a: Assignment, m: Mutant) -> str:
+    source = (a.reference_dir / a.module_file).read_text()
+    for old, new in m.edits:
+        n = source.count(old)
+        if n != 1:
+            raise ValueError(f"mutant {m.name}: {old!r} occurs {n} times in the reference")
+        source = source.replace(old, new)
+    return source
+
+
+def materialise(a: Assignment, mutants: list[Mutant], into: Path) -> list[Path]:
+    """Write each mutant as a submission folder: the reference with one mistake."""
+    folders = []
+    for m in mutants:
+        folder = into / m.name
+        shutil.copytree(a.reference_dir, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        (folder / a.module_file).write_text(apply(a, m))
+        folders.append(folder)
+    return folders
+
+
+def survivors(m: Mutant, res: dict[str, Any]) -> list[str]:
+    """What is wrong with a mutant's grading: judges that should have caught it but did not."""
+    problems = []
+    judges = res.get("extra_data", {}).get("judges", {})
+    by_number = {t.get("number"): t for t in res.get("tests", [])}
+    for judge in m.catches:
+        test = by_number.get(judges.get(judge, "?"))
+        if test is None:
+            problems.append(f"{judge}: no such judge")
+        elif test["score"] >= test["max_score"]:
+            problems.append(f"{judge}: kept full marks")
+    if res.get("score", 0) >= sum(t["max_score"] for t in res.get("tests", [])):
+        problems.append("the mutant kept full marks")
+    return problems

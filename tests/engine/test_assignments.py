@@ -1,0 +1,133 @@
+"""Every assignment: the reference gets full marks, the stub zero, every mutant loses its points."""
+
+import csv
+import json
+import shutil
+
+import jsonschema
+import pytest
+from conftest import ROOT, read_results, run_cli
+
+from grader import mutants, results
+
+SCHEMA = json.loads(results.SCHEMA_PATH.read_text())
+NAMES = [a.name for a in __import__("grader.assignments").assignments.all_assignments(ROOT)]
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def graded(request, tmp_path_factory):
+    """Grade the reference, the generated stub and the mutants of one assignment in one batch."""
+    from grader.assignments import find
+
+    a = find(request.param, ROOT)
+    subs = tmp_path_factory.mktemp(f"{a.name}-subs")
+    shutil.copytree(a.reference_dir, subs / "reference")
+    (subs / "stub").mkdir()
+    shutil.copy(a.release_dir / a.module_file, subs / "stub" / a.module_file)
+    found = mutants.load_all(a)
+    mutants.materialise(a, found, subs)
+    out = tmp_path_factory.mktemp(f"{a.name}-out")
+    proc = run_cli("grade", a.name, str(subs), "--out", str(out), "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr
+    return a, out, found, proc
+
+
+def test_reference_gets_full_marks(graded):
+    a, out, _, _ = graded
+    res = read_results(out, "reference")
+    failed = [(t["name"], t["output"]) for t in res["tests"] if t["status"] != "passed"]
+    assert not failed
+    assert res["score"] == results.max_score(res) == 100
+
+
+def test_stub_gets_zero(graded):
+    a, out, _, _ = graded
+    res = read_results(out, "stub")
+    assert res["score"] == 0
+    assert all("not implemented yet" in t["output"] for t in res["tests"])
+
+
+def test_every_mutant_loses_the_points_it_names(graded):
+    a, out, found, _ = graded
+    assert len(found) >= 5
+    survived = {m.name: mutants.survivors(m, read_results(out, m.name)) for m in found}
+    assert not {k: v for k, v in survived.items() if v}
+
+
+def test_results_validate_against_the_schema(graded):
+    a, out, found, _ = graded
+    for name in ["reference", "stub", *(m.name for m in found)]:
+        jsonschema.validate(read_results(out, name), SCHEMA)
+
+
+def test_schema_rejects_what_gradescope_would(graded):
+    a, out, _, _ = graded
+    res = read_results(out, "reference")
+    bad = json.loads(json.dumps(res))
+    bad["tests"][0]["status"] = "ok"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, SCHEMA)
+    bad = {**res, "execution_time": "fast"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, SCHEMA)
+
+
+def test_gradebook_and_table(graded):
+    a, out, found, proc = graded
+    with open(out / "gradebook.csv") as f:
+        rows = {r["submission"]: r for r in csv.DictReader(f)}
+    assert float(rows["reference"]["total"]) == 100 and float(rows["stub"]["total"]) == 0
+    assert len(rows) == 2 + len(found)
+    assert "reference" in proc.stdout and "100/100" in proc.stdout
+    level = read_results(out, "reference")["extra_data"]["isolation"]["level"]
+    assert level in ("isolated", "subprocess") and level in proc.stdout
+
+
+def test_hidden_failures_do_not_leak_expected_values(graded):
+    a, out, found, _ = graded
+    for m in found:
+        for t in read_results(out, m.name)["tests"]:
+            assert "Traceback" not in t["output"]
+            assert "def test_" not in t["output"] and "assert " not in t["output"]
+
+
+def test_grading_twice_gives_the_same_scores(a1, tmp_path):
+    sub = a1.reference_dir
+    scores = []
+    for i in range(2):
+        proc = run_cli("grade", "a1", str(sub), "--out", str(tmp_path / str(i)))
+        assert proc.returncode == 0, proc.stderr
+        res = read_results(tmp_path / str(i), sub.name)
+        scores.append([(t["name"], t["score"]) for t in res["tests"]])
+    assert scores[0] == scores[1]
+
+
+def test_example_submissions_grade_as_labelled(tmp_path):
+    proc = run_cli("grade", "a1", "examples/submissions/a1_perceptron", "--out", str(tmp_path),
+                   "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert read_results(tmp_path, "alice_correct")["score"] == 100
+    assert 0 < read_results(tmp_path, "bob_partly_wrong")["score"] < 100
+    assert read_results(tmp_path, "carol_empty_stub")["score"] == 0
+
+
+def test_single_file_submission_and_unknown_assignment(a1, tmp_path):
+    f = tmp_path / "dave.py"
+    f.write_text((a1.reference_dir / a1.module_file).read_text())
+    proc = run_cli("grade", "perceptron", str(f), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert read_results(tmp_path / "out", "dave")["score"] == 100
+    proc = run_cli("grade", "a9", str(f))
+    assert proc.returncode == 2 and "unknown assignment" in proc.stderr
+
+
+def test_mutants_command_reports_every_mutant_caught():
+    proc = run_cli("mutants", "a1", "--jobs", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SURVIVED" not in proc.stdout and "mutants caught" in proc.stdout
+
+
+def test_a_mutant_whose_edit_no_longer_applies_is_an_error(a1):
+    m = mutants.Mutant("stale", "nothing", ["test_threshold_unit"], [("no such line", "x")])
+    with pytest.raises(ValueError, match="occurs 0 times"):
+        mutants.apply(a1, m)
