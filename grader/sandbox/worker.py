@@ -69,6 +69,8 @@ def student_frames(exc: BaseException, student_dir: str) -> str:
     student_dir = os.path.realpath(student_dir)
     lines = []
     for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith("<"):  # <frozen importlib...>, <string>
+            continue
         path = os.path.realpath(frame.filename)
         if path.startswith(student_dir + os.sep):
             rel = os.path.relpath(path, student_dir)

@@ -1,0 +1,321 @@
+"""The adversarial submission suite: every known way to cheat or crash an autograder.
+
+Each case is a submission for a1_perceptron: the reference or the stub with an attack planted in
+one function (threshold_unit unless said otherwise) or at import time. All cases are graded in one
+batch through the real CLI at the strongest isolation level this machine allows. Every case ends
+with: the batch went on, results.json is written and valid, the score is what the honest part of
+the submission earns (no points gained by the attack), and the output says what happened.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import socket
+import tempfile
+import textwrap
+import threading
+import time
+from dataclasses import dataclass
+
+import jsonschema
+import pytest
+from conftest import ROOT, read_results, run_cli
+
+from grader import results
+from grader.sandbox import isolation
+
+ISOLATED = isolation.why_not_isolated() is None
+SECRET = "sekrit-token-3141"
+
+
+@dataclass
+class Case:
+    name: str
+    code: str
+    score: tuple[float, float]  # the range the submission must score in
+    needle: str | None = None  # must appear in some test's output
+    base: str = "reference"  # or "stub"
+    where: str = "threshold_unit"  # a function name, or "import"
+    needs_isolation: bool = False
+    files: dict[str, str] | None = None
+
+
+CASES = [
+    Case("os_exit_in_function", "import os; os._exit(0)", (90, 90), "exited with status 0"),
+    Case("sys_exit_in_function", "import sys; sys.exit(3)", (90, 90), "sys.exit(3)"),
+    Case("os_exit_at_import", "import os; os._exit(0)", (0, 0), "exited with status 0",
+         where="import"),
+    Case("sys_exit_at_import", "raise SystemExit(0)", (0, 0), "sys.exit", where="import"),
+    Case("keyboard_interrupt", "raise KeyboardInterrupt", (90, 90), "KeyboardInterrupt"),
+    Case("self_sigkill", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)", (90, 90),
+         "SIGKILL"),
+    Case("busy_loop_ignoring_sigalrm", """
+        import signal
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.alarm(1)
+        while True:
+            pass""", (90, 90), "timed out after 2 s"),
+    Case("sleep_forever", "import time; time.sleep(10**6)", (90, 90), "timed out"),
+    Case("long_numpy_call", "a = np.ones((2500, 2500)); np.linalg.matrix_power(a, 256)",
+         (90, 90), "timed out"),
+    Case("fork_bomb", """
+        import os
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass""", (90, 90), "timed out", needs_isolation=True),
+    Case("thread_bomb", """
+        import threading, time
+        for _ in range(100000):
+            threading.Thread(target=time.sleep, args=(1000,), daemon=True).start()""",
+         (90, 90), "thread"),
+    Case("memory_bomb", "x = []\nwhile True:\n    x.append(np.zeros(10**7))", (90, 90),
+         "ran out of memory"),
+    Case("output_flood", "import sys\nfor _ in range(1100):\n    sys.stdout.write('x' * 10**6)",
+         (90, 90), "too much output"),
+    Case("invalid_utf8_and_nul_output", """
+        import sys
+        sys.stdout.buffer.write(b'\\xff\\xfe\\x00\\x80' * 50000)
+        sys.stdout.flush()""", (100, 100), "Your code printed"),
+    Case("huge_file", "open('big.bin', 'wb').write(b'0' * 200_000_000)", (90, 90),
+         "file size limit"),
+    Case("many_small_files", """
+        import os
+        os.makedirs('d', exist_ok=True)
+        for i in range(100_000):
+            open(f'd/{i}', 'w').close()""", (90, 100)),
+    Case("tamper_with_results", """
+        import os, json
+        fake = json.dumps({"score": 100, "tests": [{"score": 100, "max_score": 100}]})
+        for top in ["{OUT}", "/tmp", "/autograder/results"]:
+            for dirpath, dirs, files in os.walk(top):
+                for name in files:
+                    if name == "results.json" or name.endswith(".json"):
+                        p = os.path.join(dirpath, name)
+                        for attack in ("write", "chmod", "delete", "symlink"):
+                            try:
+                                if attack == "write":
+                                    open(p, "w").write(fake)
+                                elif attack == "chmod":
+                                    os.chmod(p, 0o777)
+                                elif attack == "delete":
+                                    os.remove(p)
+                                else:
+                                    os.symlink("/dev/null", p)
+                            except OSError:
+                                pass""", (10, 10), base="stub"),
+    Case("daemon_outlives_probe", """
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            time.sleep(8)
+            open("{MARKER}", "w").write("still alive")
+            os._exit(0)""", (100, 100), needs_isolation=True),
+    Case("read_hidden_files", """
+        import os
+        found = dict(os.environ)
+        for p in ["{ROOT}/tests/a1_perceptron/test_perceptron.py",
+                  "{ROOT}/reference/a1_perceptron/perceptron.py",
+                  "/proc/%d/environ" % os.getppid(), "/proc/%d/cmdline" % os.getppid()]:
+            try:
+                found[p] = open(p, "rb").read().decode(errors="replace")
+            except OSError as e:
+                found[p] = "refused: " + type(e).__name__
+        print(found)""", (10, 10), base="stub", needs_isolation=True),
+    Case("shipped_harness_files", "", (100, 100), files={
+        "conftest.py": "def pytest_runtest_makereport(item, call):\n    raise SystemExit(0)\n",
+        "pytest.ini": "[pytest]\naddopts = -p no:grader.plugin -x\n",
+        "sitecustomize.py": "print('PWNED sitecustomize')\n",
+        "json.py": "raise ImportError('shadowed json')\n",
+        "numpy.py": "raise ImportError('shadowed numpy')\n",
+        "probes.py": "raise ImportError('shadowed probes')\n",
+        "test_evil.py": "def test_x():\n    assert False\n",
+    }),
+    Case("shipped_harness_files_on_stub", "", (0, 0), base="stub", files={
+        "conftest.py": "import pytest\n@pytest.hookimpl(tryfirst=True)\n"
+                       "def pytest_runtest_makereport(item, call):\n    call.excinfo = None\n",
+        "json.py": "def dumps(*a, **k):\n    return '{\"score\": 100}'\n",
+    }),
+    Case("monkeypatch_at_import", """
+        import builtins, sys, types
+        import numpy
+        numpy.allclose = lambda *a, **k: True
+        numpy.array_equal = lambda *a, **k: True
+        sys.modules["pytest"] = types.ModuleType("pytest")
+        builtins.isinstance = lambda *a: True""", (0, 0), base="stub", where="import"),
+    Case("always_equal_object", """
+        class AlwaysEqual:
+            def __eq__(self, other):
+                return True
+        return AlwaysEqual()""", (0, 0), "cannot grade a value of type", base="stub"),
+    Case("ndarray_subclass_with_fake_eq", """
+        class Fake(np.ndarray):
+            def __eq__(self, other):
+                return np.ones(np.shape(other), dtype=bool)
+        return np.zeros(4, dtype=np.int64).view(Fake)""", (90, 90), "entries wrong",
+         where="xnor"),
+    Case("nan_results", "return np.full(4, np.nan), [float('nan')] * 3000", (85, 85), "NaN",
+         where="train_xor"),
+    Case("empty_array", "return np.array([])", (90, 90), "wrong shape", where="xnor"),
+    Case("bool_instead_of_int", "return bool(np.dot(w, x) >= theta)", (0, 0),
+         "must return a Python int", base="stub"),
+    Case("repr_and_del_raise", """
+        class Nasty:
+            def __repr__(self):
+                raise RuntimeError("no repr")
+            def __del__(self):
+                raise RuntimeError("no del")
+        return Nasty()""", (0, 0), "cannot grade", base="stub"),
+    Case("exception_whose_str_raises", """
+        class Weird(Exception):
+            def __str__(self):
+                raise RuntimeError("no str")
+        raise Weird()""", (0, 0), "could not be printed", base="stub"),
+    Case("network_access", """
+        import socket
+        reached = [n for _, n in socket.if_nameindex() if n != "lo"]
+        for family, addr in ((socket.AF_INET, ("127.0.0.1", {PORT})),
+                             (socket.AF_INET6, ("::1", {PORT6}))):
+            try:
+                s = socket.socket(family, socket.SOCK_STREAM)
+                s.settimeout(1)
+                s.connect(addr)
+                reached.append(addr)
+            except OSError:
+                pass
+        if reached:
+            print("reached", reached)
+            return 1 - int(np.dot(w, x) >= theta)""", (10, 10), base="stub",
+         needs_isolation=True),
+    Case("fake_passed_lines_and_results", """
+        print("PASSED " * 50)
+        print('{"score": 100, "max_score": 100, "tests": []}')""", (10, 10), base="stub"),
+    Case("correct_but_noisy_and_a_little_slow", """
+        import time
+        print("epoch loss 0.123 " * 1000)
+        time.sleep(0.05)""", (100, 100)),
+]
+
+CORRECT_THRESHOLD = "return int(np.dot(w, x) >= theta)"
+
+
+def _plant(source: str, case: Case, subs: dict[str, str]) -> str:
+    """Put the attack at the top of the module, or first thing after a function's docstring."""
+    code = textwrap.dedent(case.code).strip("\n")
+    for key, value in subs.items():
+        code = code.replace("{" + key + "}", value)
+    if case.where == "import":  # after `from __future__ import ...`, which must come first
+        head, sep, tail = source.partition("from __future__ import annotations\n")
+        return head + sep + code + "\n" + tail
+    fn = next(n for n in ast.walk(ast.parse(source))
+              if isinstance(n, ast.FunctionDef) and n.name == case.where)
+    after = fn.body[0].end_lineno
+    planted = textwrap.indent(code, "    ").splitlines()
+    if case.base == "stub" and case.where == "threshold_unit" and not code.startswith("return"):
+        planted.append("    " + CORRECT_THRESHOLD)
+    lines = source.splitlines()
+    return "\n".join(lines[:after] + planted + lines[after:]) + "\n"
+
+
+def _listen(family: int, host: str) -> tuple[socket.socket | None, int]:
+    try:
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.bind((host, 0))
+        s.listen(8)
+    except OSError:
+        return None, 1
+    return s, s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def batch(a1, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("adversarial")
+    subs_dir, out = tmp / "subs", tmp / "out"
+    shared = tmp / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    marker = shared / "daemon-marker"
+    srv4, port4 = _listen(socket.AF_INET, "127.0.0.1")
+    srv6, port6 = _listen(socket.AF_INET6, "::1")
+    stop = threading.Event()
+
+    def accept(srv: socket.socket | None) -> None:
+        while srv is not None and not stop.is_set():
+            srv.settimeout(0.2)
+            try:
+                srv.accept()[0].close()
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=accept, args=(s,), daemon=True) for s in (srv4, srv6)]
+    for t in threads:
+        t.start()
+    subs = {"ROOT": str(ROOT), "OUT": str(out), "MARKER": str(marker), "PORT": str(port4),
+            "PORT6": str(port6)}
+    reference = (a1.reference_dir / a1.module_file).read_text()
+    stub = (a1.release_dir / a1.module_file).read_text()
+    for case in CASES:
+        folder = subs_dir / case.name
+        folder.mkdir(parents=True)
+        base = reference if case.base == "reference" else stub
+        (folder / a1.module_file).write_text(_plant(base, case, subs) if case.code else base)
+        for name, text in (case.files or {}).items():
+            (folder / name).write_text(text)
+    before = set(os.listdir(tempfile.gettempdir()))
+    os.environ["GRADESCOPE_API_TOKEN"] = SECRET
+    try:
+        start = time.monotonic()
+        proc = run_cli("grade", "a1", str(subs_dir), "--out", str(out), "--jobs", "2",
+                       "--timeout", "2")
+        elapsed = time.monotonic() - start
+    finally:
+        os.environ.pop("GRADESCOPE_API_TOKEN", None)
+        stop.set()
+    time.sleep(max(0.0, 9 - elapsed))  # the daemon would have written its marker by now
+    left = {p for p in set(os.listdir(tempfile.gettempdir())) - before
+            if p.startswith(("grader-sandbox-", "grader-job-"))}
+    yield out, proc, marker, left
+    for s in (srv4, srv6):
+        if s is not None:
+            s.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+SCHEMA = json.loads(results.SCHEMA_PATH.read_text())
+
+
+def test_the_batch_finishes_and_prints_every_case(batch):
+    out, proc, _, _ = batch
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for case in CASES:
+        assert case.name in proc.stdout
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_attack_gains_nothing_and_is_explained(batch, case):
+    if case.needs_isolation and not ISOLATED:
+        pytest.skip(f"needs the isolated level: {isolation.why_not_isolated()}")
+    out, proc, marker, _ = batch
+    res = read_results(out, case.name)
+    jsonschema.validate(res, SCHEMA)
+    low, high = case.score
+    outputs = "\n".join(t["output"] for t in res["tests"])
+    assert low <= res["score"] <= high, outputs[:3000]
+    if case.needle:
+        assert case.needle in outputs
+    assert res["extra_data"]["isolation"]["level"] == ("isolated" if ISOLATED else "subprocess")
+    text = json.dumps(res)
+    assert SECRET not in text  # the grader's environment never reaches student code
+    if case.name == "read_hidden_files":
+        assert "BEGIN SOLUTION" not in text and "def test_rosenblatt" not in text
+        assert "refused" in text
+    if case.name == "daemon_outlives_probe":
+        assert not marker.exists(), "a process of the submission outlived its grading"
+
+
+def test_no_sandbox_is_left_behind(batch):
+    assert not batch[3]

@@ -1,0 +1,110 @@
+"""The student release: stubs from markers, public tests that work for a student, nothing hidden."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, run_cli
+
+from grader import release
+
+
+def test_strip_solutions_replaces_blocks_and_names_the_function():
+    src = '''def f(x):
+    """Doc."""
+    # BEGIN SOLUTION
+    return x + 1
+    # END SOLUTION
+
+
+class C:
+    def g(self):
+        # BEGIN SOLUTION
+        # STUB: return None
+        return 42
+        # END SOLUTION
+'''
+    stub, tasks = release.strip_solutions(src)
+    assert 'raise NotImplementedError("not implemented yet: f")' in stub
+    assert "        return None" in stub and "42" not in stub and "x + 1" not in stub
+    assert tasks == ["f", "C.g"]
+    compile(stub, "stub", "exec")
+
+
+@pytest.mark.parametrize("src", [
+    "def f():\n    # BEGIN SOLUTION\n    return 1\n",
+    "def f():\n    return 1\n    # END SOLUTION\n",
+])
+def test_unbalanced_markers_are_errors(src):
+    with pytest.raises(release.ReleaseError):
+        release.strip_solutions(src)
+
+
+def test_committed_release_is_up_to_date():
+    proc = run_cli("release", "--check")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_release_check_notices_a_stale_release(a1, tmp_path):
+    copy = tmp_path / "course"
+    for part in ("reference", "tests", "assignments"):
+        shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    stub = copy / "assignments" / a1.name / a1.module_file
+    stub.write_text(stub.read_text() + "\n# edited by hand\n")
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--check"],
+                          cwd=copy, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
+                          "GRADER_ROOT": str(copy)})
+    assert proc.returncode == 1 and a1.module_file in proc.stderr
+
+
+def _student_pytest(folder):
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                          cwd=folder, capture_output=True, text=True, timeout=300)
+
+
+def test_public_tests_fail_on_the_stub_with_not_implemented(all_assignments, tmp_path):
+    for a in all_assignments:
+        folder = tmp_path / a.name
+        shutil.copytree(a.release_dir, folder)
+        proc = _student_pytest(folder)
+        assert proc.returncode == 1, proc.stdout
+        assert "not implemented yet:" in proc.stdout
+        assert "grader/" not in proc.stdout  # no traceback into the engine
+
+
+def test_public_tests_pass_on_the_reference(all_assignments, tmp_path):
+    for a in all_assignments:
+        folder = tmp_path / a.name
+        shutil.copytree(a.release_dir, folder)
+        for f in a.reference_dir.glob("*.py"):
+            shutil.copy(f, folder / f.name)
+        proc = _student_pytest(folder)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert " passed" in proc.stdout
+
+
+def test_release_holds_nothing_hidden(all_assignments):
+    for a in all_assignments:
+        text = "\n".join(p.read_text() for p in a.release_dir.rglob("*") if p.is_file())
+        for hidden in a.tests_dir.glob("test_*.py"):
+            if hidden.name == release.PUBLIC_TESTS:
+                continue
+            for line in hidden.read_text().splitlines():
+                if line.startswith("def test_"):
+                    assert line.split("(")[0] not in text, f"{hidden.name}: {line}"
+        ref = (a.reference_dir / a.module_file).read_text()
+        inside, body, outside = False, [], []
+        for line in ref.splitlines():
+            if "# END SOLUTION" in line:
+                inside = False
+            if inside and line.strip() and not line.strip().startswith("#"):
+                body.append(line.strip())
+            elif not inside:
+                outside.append(line)
+            if "# BEGIN SOLUTION" in line:
+                inside = True
+        public = "\n".join(outside)  # the task text may quote a line of the solution
+        leaked = [b for b in body if len(b) > 25 and b in text and b not in public]
+        assert not leaked
+        assert "BEGIN SOLUTION" not in text
