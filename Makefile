@@ -47,3 +47,6 @@ release: $(STAMP)
 
 clean:
 	rm -rf out build *.egg-info
+
+bench: $(STAMP)
+	$(PY) -m grader.bench
