@@ -47,6 +47,10 @@ def apply(a: Assignment, m: Mutant) -> str:
         if n != 1:
             raise ValueError(f"mutant {m.name}: {old!r} occurs {n} times in the reference")
         source = source.replace(old, new)
+    try:
+        compile(source, f"{m.name}.py", "exec")
+    except SyntaxError as exc:  # a mutant must be a plausible student mistake, not a typo
+        raise ValueError(f"mutant {m.name} does not compile: {exc}") from None
     return source
 
 
@@ -67,10 +71,10 @@ def survivors(m: Mutant, res: dict[str, Any]) -> list[str]:
     judges = res.get("extra_data", {}).get("judges", {})
     by_number = {t.get("number"): t for t in res.get("tests", [])}
     for judge in m.catches:
-        test = by_number.get(judges.get(judge, "?"))
-        if test is None:
+        tests = [by_number[n] for n in judges.get(judge, []) if n in by_number]
+        if not tests:
             problems.append(f"{judge}: no such judge")
-        elif test["score"] >= test["max_score"]:
+        elif all(t["score"] >= t["max_score"] for t in tests):
             problems.append(f"{judge}: kept full marks")
     if res.get("score", 0) >= sum(t["max_score"] for t in res.get("tests", [])):
         problems.append("the mutant kept full marks")

@@ -151,9 +151,9 @@ class GradingSession:
     # -- results --------------------------------------------------------------------------
     def results(self) -> dict[str, Any]:
         tests: list[results.TestResult] = []
-        judges: dict[str, str] = {}
+        judges: dict[str, list[str]] = {}
         for n, rec in enumerate(self.records.values(), 1):
-            judges[rec.judge] = str(n)
+            judges.setdefault(rec.judge, []).append(str(n))
             passed = rec.outcome == "passed"
             frac = rec.fraction if rec.fraction is not None else (1.0 if passed else 0.0)
             out = rec.message
@@ -229,6 +229,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in items:
         doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
         first = doc.strip().splitlines()[0].strip() if doc.strip() else item.name
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and doc.strip():
+            first += f" [{callspec.id}]"
         tags = item.get_closest_marker("tags")
         s.records[item.nodeid] = Record(
             judge=getattr(item, "originalname", item.name), name=first, points=float(_marker_arg(item, "points", 0)),
