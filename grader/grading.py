@@ -79,6 +79,16 @@ def stage(assignment: Assignment, sub: Submission, into: Path) -> Path:
     return folder
 
 
+def _trusted_env(root: Path) -> dict[str, str]:
+    """The grading process's environment: no tokens or secrets of the caller, because a worker
+    at the subprocess level runs as the same user and could read /proc/<parent>/environ."""
+    keep = {"PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV", "OPENBLAS_CORETYPE",
+            "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT"}
+    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("LC_")}
+    env["GRADER_ROOT"] = str(root)
+    return env
+
+
 def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolation: str = "auto",
               slot: int = 0, cache: Path | None = None, hide: list[str] | None = None,
               timeout: float | None = None, extra: dict | None = None) -> dict[str, Any]:
@@ -87,14 +97,16 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
     result_path = out_dir / sub.name / "results.json"
     if result_path.exists():
         result_path.unlink()
-    work = Path(tempfile.mkdtemp(prefix="grader-job-"))
+    jobs_root = Path(tempfile.gettempdir()) / f"grader-jobs-{os.getuid()}"
+    jobs_root.mkdir(mode=0o700, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="grader-job-", dir=jobs_root))
     try:
         folder = stage(assignment, sub, work)
         spec = {
             "assignment": assignment.name, "root": str(assignment.root),
             "submission": str(folder), "results": str(result_path),
             "isolation": isolation, "slot": slot, "cache": str(cache) if cache else None,
-            "hide": [str(out_dir.resolve()), *(hide or [])], "timeout": timeout,
+            "hide": [str(out_dir.resolve()), str(jobs_root), *(hide or [])], "timeout": timeout,
             "extra": {"submission": sub.name, **(extra or {})},
         }
         (work / "spec.json").write_text(json.dumps(spec))
@@ -105,7 +117,7 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
             with open(log, "wb") as f:
                 proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
                                       timeout=assignment.total_timeout, cwd=work,
-                                      env={**os.environ, "GRADER_ROOT": str(assignment.root)})
+                                      env=_trusted_env(assignment.root))
             problem = None if proc.returncode in (0, 1) else f"pytest exited with {proc.returncode}"
         except subprocess.TimeoutExpired:
             problem = f"grading took longer than {assignment.total_timeout:g} s in all"

@@ -41,6 +41,14 @@ def _unshare(flags: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
 def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
     if _libc.mount(source.encode(), target.encode(), fstype.encode(), flags,
                    data.encode() if data else None) != 0:
@@ -72,10 +80,19 @@ class Limits:
                     _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
                            "size=4k,mode=000")
         elif self.want_netns:
-            try:
-                _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+            try:  # an unprivileged user namespace lets an ordinary user hide paths and the network
+                uid, gid = os.getuid(), os.getgid()
+                _unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET)
+                _write("/proc/self/setgroups", "deny")
+                _write("/proc/self/uid_map", f"{uid} {uid} 1")
+                _write("/proc/self/gid_map", f"{gid} {gid} 1")
+                _mount("none", "/", "", MS_REC | MS_PRIVATE)
+                for path in self.hide:
+                    if os.path.isdir(path):
+                        _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                               "size=4k,mode=000")
             except OSError:
-                pass  # reported by detect_network(); the level says "network: available"
+                pass  # measured by has_private_network() and hides_paths(), and reported
         mb = 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (self.memory_mb * mb, self.memory_mb * mb))
         resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))
@@ -147,6 +164,24 @@ def has_private_network(limits: Limits, python: str = sys.executable) -> bool:
     key = ("net", limits.isolated, python)
     if key not in _probe_cache:
         code = "import socket,sys; n=[i[1] for i in socket.if_nameindex()]; sys.exit(n!=['lo'])"
+        try:
+            proc = subprocess.run([python, "-I", "-S", "-c", code], preexec_fn=limits.preexec,
+                                  start_new_session=True, capture_output=True, timeout=30,
+                                  env={"PATH": "/usr/bin:/bin"}, cwd="/")
+            _probe_cache[key] = "yes" if proc.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            _probe_cache[key] = None
+    return _probe_cache[key] is not None
+
+
+def hides_paths(limits: Limits, python: str = sys.executable) -> bool:
+    """True when a worker started with these limits cannot list the first hidden path."""
+    if not limits.hide:
+        return True
+    key = ("hide", limits.isolated, tuple(limits.hide), python)
+    if key not in _probe_cache:
+        code = (f"import os,sys\ntry:\n    sys.exit(1 if os.listdir({limits.hide[0]!r}) else 0)\n"
+                "except PermissionError:\n    sys.exit(0)")
         try:
             proc = subprocess.run([python, "-I", "-S", "-c", code], preexec_fn=limits.preexec,
                                   start_new_session=True, capture_output=True, timeout=30,

@@ -337,6 +337,8 @@ class WorkerRunner:
             self._kill()
             outcome = ProbeOutcome(False, kind="protocol", message=f"could not read the result: {exc}")
         outcome.stdout = self._read_capture()
+        if not outcome.ok and outcome.kind != "not_implemented":
+            self._kill()  # threads, memory or state left by a failed probe must not leak on
         outcome.seconds = time.monotonic() - start
         return outcome
 
