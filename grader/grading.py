@@ -94,6 +94,7 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
               timeout: float | None = None, extra: dict | None = None) -> dict[str, Any]:
     """Grade one submission; always return (and write) a valid results.json."""
     start = time.monotonic()
+    out_dir = out_dir.resolve()  # the grading process runs in its own folder
     result_path = out_dir / sub.name / "results.json"
     if result_path.exists():
         result_path.unlink()
@@ -140,6 +141,7 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
                 progress: Callable[[str, dict], None] | None = None,
                 timeout: float | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Grade many submissions, ``jobs`` at a time; return (name, results) in input order."""
+    out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / ".reference-cache"
     hide = sorted({str(s.path.resolve().parent if s.path.is_file() else s.path.resolve())

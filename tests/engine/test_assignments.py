@@ -111,6 +111,15 @@ def test_example_submissions_grade_as_labelled(tmp_path):
     assert read_results(tmp_path, "carol_empty_stub")["score"] == 0
 
 
+def test_relative_output_folder(tmp_path):
+    rel = "out/engine-test-relative"
+    shutil.rmtree(ROOT / rel, ignore_errors=True)
+    proc = run_cli("grade", "a1", "examples/submissions/a1_perceptron/alice_correct", "--out", rel)
+    assert proc.returncode == 0, proc.stderr
+    assert read_results(ROOT / rel, "alice_correct")["score"] == 100
+    shutil.rmtree(ROOT / rel, ignore_errors=True)
+
+
 def test_single_file_submission_and_unknown_assignment(a1, tmp_path):
     f = tmp_path / "dave.py"
     f.write_text((a1.reference_dir / a1.module_file).read_text())
