@@ -45,6 +45,7 @@ class Assignment:
     data_files: list[str] = field(default_factory=list)
     total_timeout: float = 1200.0
     summary: str = ""
+    requirements: list[str] = field(default_factory=list)
 
     @property
     def short(self) -> str:
@@ -97,6 +98,7 @@ def load(tests_dir: Path) -> Assignment:
         total_timeout=float(limits.get("total_timeout", 1200)),
         forbidden_imports=list(cfg.get("forbidden_imports", [])),
         data_files=list(cfg.get("data_files", [])),
+        requirements=list(cfg.get("requirements", [])),
     )
 
 

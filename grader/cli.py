@@ -57,6 +57,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: finished results and gradebook are in {out}", file=sys.stderr)
         return 130
     close()
+    if args.html:
+        from grader import report
+
+        for name, _ in rows:
+            report.write(out / name / "results.json", f"{a.name}: {a.title} ({name})")
     print(results.table(rows))
     print(f"\nresults: {out}/<submission>/results.json   gradebook: {out}/gradebook.csv")
     return 0
@@ -75,6 +80,8 @@ def cmd_release(args: argparse.Namespace) -> int:
         else:
             for path in release.write(a):
                 print(path)
+            if args.zip:
+                print(release.write_zip(a, Path(args.zip_dir)))
     if stale:
         print("the student release is stale; run `grader release`:\n  " + "\n  ".join(stale),
               file=sys.stderr)
@@ -125,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--skip-graded", dest="regrade", action="store_false",
                    help="keep results.json of submissions already graded")
     g.add_argument("--timeout", type=float, default=None, help="per-probe timeout in seconds")
+    g.add_argument("--html", action="store_true", help="also write <out>/<name>/feedback.html")
     g.set_defaults(func=cmd_grade)
 
     m = sub.add_parser("mutants", help="grade every mutant; fail when one keeps its points")
@@ -137,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("release", help="regenerate assignments/<a>/ from reference/ and tests/")
     r.add_argument("assignment", nargs="?")
     r.add_argument("--check", action="store_true", help="fail when the committed release is stale")
+    r.add_argument("--zip", action="store_true", help="also write one self-contained zip each")
+    r.add_argument("--zip-dir", default="dist", help="where the zips go (default dist/)")
     r.set_defaults(func=cmd_release)
     return p
 

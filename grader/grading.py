@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import results
+from grader import notebook, results
 from grader.assignments import Assignment
 
 GRADING_INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
@@ -66,8 +66,9 @@ def _is_one_submission(assignment: Assignment, folder: Path) -> bool:
         n.endswith((".py", ".ipynb")) for n in names)
 
 
-def stage(assignment: Assignment, sub: Submission, into: Path) -> Path:
-    """Copy a submission into a fresh folder, naming a lone .py file after the module."""
+def stage(assignment: Assignment, sub: Submission, into: Path) -> tuple[Path, dict[str, str]]:
+    """Copy a submission into a fresh folder, naming a lone .py file after the module and turning
+    a notebook into the module when there is no module. Return the folder and what was graded."""
     folder = into / "submission"
     if sub.path.is_dir():
         shutil.copytree(sub.path, folder, symlinks=True,
@@ -76,7 +77,23 @@ def stage(assignment: Assignment, sub: Submission, into: Path) -> Path:
         folder.mkdir(parents=True)
         target = assignment.module_file if sub.path.suffix == ".py" else sub.path.name
         shutil.copy(sub.path, folder / target)
-    return folder
+    module = folder / assignment.module_file
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    if module.exists() or not notebooks:
+        return folder, {"graded_file": assignment.module_file}
+    preferred = folder / f"{assignment.module}.ipynb"
+    chosen = preferred if preferred in notebooks else notebooks[0]
+    info = {"graded_file": chosen.name}
+    try:
+        source, notes = notebook.to_module(chosen)
+        if notes:
+            info["notice"] = (f"Graded the definitions in `{chosen.name}`; the grader did not run:"
+                              "\n" + "\n".join(f"- {n}" for n in notes[:20]))
+    except notebook.NotebookError as exc:
+        source = f"raise ImportError({str(exc)!r})\n"
+        info["notice"] = f"Could not grade `{chosen.name}`: {exc}"
+    module.write_text(source)
+    return folder, info
 
 
 def _trusted_env(root: Path) -> dict[str, str]:
@@ -102,13 +119,13 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
     jobs_root.mkdir(mode=0o700, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="grader-job-", dir=jobs_root))
     try:
-        folder = stage(assignment, sub, work)
+        folder, graded = stage(assignment, sub, work)
         spec = {
             "assignment": assignment.name, "root": str(assignment.root),
             "submission": str(folder), "results": str(result_path),
             "isolation": isolation, "slot": slot, "cache": str(cache) if cache else None,
             "hide": [str(out_dir.resolve()), str(jobs_root), *(hide or [])], "timeout": timeout,
-            "extra": {"submission": sub.name, **(extra or {})},
+            "extra": {"submission": sub.name, **graded, **(extra or {})},
         }
         (work / "spec.json").write_text(json.dumps(spec))
         (work / "grading.ini").write_text(GRADING_INI)

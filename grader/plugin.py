@@ -164,7 +164,7 @@ class GradingSession:
                 name=rec.name, max_score=rec.points, score=rec.points * frac,
                 status="passed" if passed else "failed", output=out.strip(),
                 tags=rec.tags, visibility=rec.visibility))
-        output = ""
+        output = self.spec.get("extra", {}).get("notice", "")
         if self.integrity:
             for t in tests:
                 t.score = 0.0
@@ -172,7 +172,7 @@ class GradingSession:
                 name="Integrity: only the allowed modules are imported", max_score=0,
                 output="\n".join(self.integrity) + "\n\nAll points are withheld until the "
                 "submission follows the assignment's import rules."))
-            output = "Integrity check failed: " + "; ".join(self.integrity)
+            output += "\nIntegrity check failed: " + "; ".join(self.integrity)
         if self.collect_errors:
             output += "\nThe autograder itself failed (tell your instructor):\n" + "\n".join(
                 self.collect_errors)

@@ -13,6 +13,7 @@ import ast
 import re
 from pathlib import Path
 
+from grader import notebook
 from grader.assignments import Assignment
 
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
@@ -171,11 +172,39 @@ def render(a: Assignment) -> dict[str, str]:
                         if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
     files["pytest.ini"] = (
         "[pytest]\n# Self-check: runs the public tests on your own code, in this process.\n"
-        "addopts = -p grader.plugin -p no:cacheprovider\ntestpaths = tests\n"
+        "addopts = -p no:cacheprovider\ntestpaths = tests\n"
         f"grader_module = {a.module}\n"
     )
+    files["conftest.py"] = (
+        '"""Loads the grading plugin for the public self-checks (in this process: pytest --pdb '
+        'works)."""\n\npytest_plugins = ["grader.plugin"]\n'
+    )
+    if a.module_file in files:
+        nb = notebook.to_notebook(files[a.module_file], a.module, f"{a.name}: {a.title}")
+        files[f"{a.module}.ipynb"] = notebook.dumps(nb)
+    files["requirements.txt"] = "\n".join(["numpy>=1.24", "pytest>=7.4", *a.requirements]) + "\n"
     files["README.md"] = _readme(a, module_doc, tasks, files.get(a.module_file, ""), public_names)
     return files
+
+
+ENGINE_FILES = ["__init__.py", "plugin.py", "checks.py", "codec.py", "results.py",
+                "assignments.py", "sandbox/__init__.py", "sandbox/runner.py",
+                "sandbox/worker.py", "sandbox/isolation.py", "schema/results.schema.json"]
+
+
+def write_zip(a: Assignment, out_dir: Path) -> Path:
+    """A self-contained zip for students: the release plus the engine files the checks need."""
+    import zipfile
+
+    engine = Path(__file__).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{a.name}.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for rel, text in sorted(render(a).items()):
+            z.writestr(f"{a.name}/{rel}", text)
+        for rel in ENGINE_FILES:
+            z.write(engine / rel, f"{a.name}/grader/{rel}")
+    return path
 
 
 def write(a: Assignment) -> list[Path]:

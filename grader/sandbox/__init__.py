@@ -35,8 +35,10 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
     if level == "isolated" and why_not:
         raise IsolationUnavailable(f"isolated level unavailable: {why_not}")
     use_isolated = level != "subprocess" and why_not is None
-    limits = replace(spec.limits, isolated=use_isolated,
-                     uid=isolation.sandbox_uid(slot) if use_isolated else None)
+    uid, lease = isolation.lease_uid(slot) if use_isolated else (None, None)
+    if uid is not None:
+        isolation.kill_uid(uid)  # whatever a crashed grader left running under this uid
+    limits = replace(spec.limits, isolated=use_isolated, uid=uid)
     spec = replace(spec, limits=limits)
     report = {
         "level": "isolated" if use_isolated else "subprocess",
@@ -50,4 +52,6 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
         report["uid"] = limits.uid
     elif why_not and level == "auto":
         report["why_not_isolated"] = why_not
-    return WorkerRunner(spec, report["level"]), report
+    runner = WorkerRunner(spec, report["level"])
+    runner.lease = lease  # closed with the runner: the uid is free again
+    return runner, report

@@ -114,6 +114,29 @@ def sandbox_uid(slot: int) -> int:
     return SANDBOX_UID_BASE + slot % SANDBOX_UID_SPAN
 
 
+def lease_uid(start: int = 0) -> tuple[int, int]:
+    """Claim a sandbox uid no other grader on this machine is using: (uid, lock fd).
+
+    The claim is an flock on a file in a root-only folder; it lasts while the fd is open (and ends
+    when the process dies), so concurrent batches never share a uid or kill each other's workers.
+    """
+    import fcntl
+    import tempfile
+
+    folder = os.path.join(tempfile.gettempdir(), "grader-uid-leases")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for i in range(SANDBOX_UID_SPAN - 1):  # the last uid is kept for why_not_isolated()
+        uid = sandbox_uid((start + i) % (SANDBOX_UID_SPAN - 1))
+        fd = os.open(os.path.join(folder, str(uid)), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return uid, fd
+    raise RuntimeError("no free sandbox uid: too many graders running at once")
+
+
 def kill_uid(uid: int) -> None:
     """Kill every process running as uid (root only): fork, become uid, kill(-1)."""
     for _ in range(3):  # a fork bomb may race the first sweep

@@ -164,6 +164,7 @@ class WorkerRunner:
     def __init__(self, spec: WorkerSpec, level: str):
         self.spec, self.level = spec, level
         self.proc: subprocess.Popen | None = None
+        self.lease: int | None = None
         self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
         self.harness = self.root / "harness"
         self.work = self.root / "work"
@@ -345,3 +346,6 @@ class WorkerRunner:
     def close(self) -> None:
         self._kill()
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.lease is not None:
+            os.close(self.lease)
+            self.lease = None

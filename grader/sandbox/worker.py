@@ -13,6 +13,7 @@ The in-process runner (student self-checks, the reference) reuses ``call_probe``
 
 from __future__ import annotations
 
+import difflib
 import errno
 import importlib
 import importlib.abc
@@ -22,6 +23,7 @@ import signal
 import sys
 import traceback
 import zlib
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -106,6 +108,12 @@ def describe_exception(exc: BaseException, student_dir: str, limit_mb: int | Non
     elif isinstance(exc, KeyboardInterrupt):
         kind = "exit"
         message = "your code raised KeyboardInterrupt"
+    elif isinstance(exc, AttributeError) and isinstance(getattr(exc, "obj", None), ModuleType):
+        kind = "missing"
+        name = getattr(exc, "name", None) or "?"
+        close = difflib.get_close_matches(name, [n for n in dir(exc.obj) if not n.startswith("_")])
+        message = (f"your module has no function or class named '{name}'"
+                   + (f" (did you mean '{close[0]}'? the name must match exactly)" if close else ""))
     else:
         text = _safe_str(exc)
         message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__

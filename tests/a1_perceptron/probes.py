@@ -74,8 +74,12 @@ def rosenblatt_cloud(impl, seed, lr=0.5):
             "predictions": np.asarray(p.predict(X))}
 
 
-def xnor_network(impl):
-    return np.asarray(impl.xnor_hidden(INPUTS_2)), np.asarray(impl.xnor(INPUTS_2))
+def xnor_hidden_codes(impl):
+    return np.asarray(impl.xnor_hidden(INPUTS_2))
+
+
+def xnor_outputs(impl):
+    return np.asarray(impl.xnor(INPUTS_2))
 
 
 def xor_backprop(impl, seed=0):

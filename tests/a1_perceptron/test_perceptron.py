@@ -87,7 +87,7 @@ def test_rosenblatt_reports_xor_failure(student):
 @pytest.mark.points(5)
 def test_xnor_hidden_layer_separable(student):
     """the XNOR network's hidden layer makes the four inputs linearly separable"""
-    hidden, _ = student(probes.xnor_network)
+    hidden = student(probes.xnor_hidden_codes)
     hidden = check_shape(hidden, (4, 2), "xnor_hidden(X)")
     check(set(np.unique(hidden).tolist()) <= {0, 1}, "xnor_hidden must return 0/1 values")
     check(separable(hidden, XNOR), "the hidden representation is not linearly separable for XNOR")

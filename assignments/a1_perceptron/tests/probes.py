@@ -41,5 +41,5 @@ def unknown_gate_raises(impl):
     return False
 
 
-def xnor_network(impl):
-    return np.asarray(impl.xnor_hidden(INPUTS_2)), np.asarray(impl.xnor(INPUTS_2))
+def xnor_outputs(impl):
+    return np.asarray(impl.xnor(INPUTS_2))

@@ -1,0 +1,195 @@
+"""Notebooks: turning a student's .ipynb into the module the probes import, and back.
+
+Reading never runs the notebook. From its code cells we keep imports, function and class
+definitions and constant assignments; IPython magics and shell escapes (`%`, `!`) are dropped,
+cells tagged ``skip-grading`` are dropped and cells tagged ``keep`` are kept whole. Outputs are
+ignored whatever their size. So a notebook that defines the functions and then trains for twenty
+minutes at top level is graded on its definitions without running the loop.
+
+``to_notebook`` builds the student notebook from a module's source (markdown cells for the task
+text, code cells for the code, a last cell that runs the public checks).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+SKIP_TAG = "skip-grading"
+KEEP_TAG = "keep"
+NUMERIC_MODULES = {"np", "numpy", "math", "torch"}
+
+
+class NotebookError(ValueError):
+    """The notebook cannot be read; the message is for the student."""
+
+
+def _is_constant(node: ast.AST) -> bool:
+    """Literals, names, and numpy/math calls on literals: values that cost nothing to compute."""
+    if isinstance(node, (ast.Constant, ast.Name)):
+        return True
+    if isinstance(node, ast.Attribute):
+        return _is_constant(node.value)
+    if isinstance(node, ast.UnaryOp):
+        return _is_constant(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _is_constant(node.left) and _is_constant(node.right)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return all(_is_constant(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is None or _is_constant(k) for k in node.keys) and all(
+            _is_constant(v) for v in node.values)
+    if isinstance(node, ast.Call):
+        f = node.func
+        root = f
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        return (isinstance(root, ast.Name) and root.id in NUMERIC_MODULES
+                and all(_is_constant(a) for a in node.args)
+                and all(_is_constant(k.value) for k in node.keywords))
+    return False
+
+
+def _keep(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef,
+                         ast.ClassDef)):
+        return True
+    if isinstance(stmt, ast.Assign):
+        return all(isinstance(t, (ast.Name, ast.Tuple)) for t in stmt.targets) and _is_constant(
+            stmt.value)
+    if isinstance(stmt, ast.AnnAssign):
+        return isinstance(stmt.target, ast.Name) and (stmt.value is None or _is_constant(stmt.value))
+    return False
+
+
+def _strip_magics(source: str) -> str:
+    lines = []
+    for line in source.splitlines():
+        s = line.lstrip()
+        lines.append("" if s.startswith(("%", "!")) else line)
+    return "\n".join(lines)
+
+
+def read_cells(path: Path) -> list[dict]:
+    """The code cells of a notebook, validated with nbformat when it is installed."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+        data = json.loads(raw)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise NotebookError(f"{path.name} is not a readable notebook (invalid JSON: {exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise NotebookError(f"{path.name} is not a notebook: it has no list of cells")
+    try:
+        import nbformat
+
+        nb = nbformat.reads(raw, as_version=4)
+        nbformat.validate(nb)
+        cells = nb.cells
+    except ImportError:  # pragma: no cover - nbformat is a course dependency
+        cells = data["cells"]
+    except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds
+        raise NotebookError(f"{path.name} is not a valid notebook: {str(exc)[:300]}") from None
+    out = []
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(source)
+        tags = cell.get("metadata", {}).get("tags", []) or []
+        out.append({"source": str(source), "tags": list(tags)})
+    return out
+
+
+def to_module(path: Path) -> tuple[str, list[str]]:
+    """Return (module source, notes for the student about what was left out)."""
+    parts: list[str] = []
+    notes: list[str] = []
+    for n, cell in enumerate(read_cells(path), 1):
+        if SKIP_TAG in cell["tags"]:
+            continue
+        source = _strip_magics(cell["source"])
+        if not source.strip():
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            raise NotebookError(f"code cell {n} has a syntax error: {exc.msg} "
+                                f"(line {exc.lineno} of the cell)") from None
+        if KEEP_TAG in cell["tags"]:
+            parts.append(f"# --- cell {n} (kept whole)\n{source}")
+            continue
+        lines = source.splitlines()
+        kept = []
+        for stmt in tree.body:
+            start = stmt.lineno - 1 - len(getattr(stmt, "decorator_list", []) or [])
+            if getattr(stmt, "decorator_list", None):
+                start = min(d.lineno for d in stmt.decorator_list) - 1
+            chunk = "\n".join(lines[start:stmt.end_lineno])
+            if _keep(stmt):
+                kept.append(chunk)
+            elif not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
+                notes.append(f"cell {n}, line {stmt.lineno}: not run by the grader "
+                             f"({type(stmt).__name__.lower()} at top level)")
+        if kept:
+            parts.append(f"# --- cell {n}\n" + "\n\n".join(kept))
+    return "\n\n\n".join(parts) + "\n", notes
+
+
+def to_notebook(source: str, module: str, title: str) -> dict:
+    """A notebook version of a module: task text as markdown, code as code, a checks cell."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    cells: list[dict] = []
+    doc = ast.get_docstring(tree) or ""
+    cells.append(_md(f"# {title}\n\n{doc}\n\nComplete every function marked *not implemented "
+                     f"yet*, run the last cell for the public checks, then submit this notebook "
+                     f"(or the module `{module}.py`)."))
+    body = [s for s in tree.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    imports = [s for s in body if isinstance(s, (ast.Import, ast.ImportFrom))]
+    if imports:
+        cells.append(_code("\n".join(ast.get_source_segment(source, s) or "" for s in imports)))
+    for stmt in body:
+        if stmt in imports:
+            continue
+        start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
+        chunk = "\n".join(lines[start:stmt.end_lineno])
+        if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
+            text = ast.get_docstring(stmt) or ""
+            cells.append(_md(f"### `{stmt.name}`\n\n{text}"))
+        cells.append(_code(chunk))
+    cells.append(_md("## Public checks\n\nRuns the public self-checks (the `tests/` folder of "
+                     "this release) on the code in this notebook."))
+    cells.append(_code(
+        "# Runs the public checks on the definitions above; keep this cell last.\n"
+        "import sys\n\n"
+        "import pytest\n\n"
+        f"sys.modules[{module!r}] = sys.modules['__main__']\n"
+        "pytest.main(['-q', 'tests'])"
+    , tags=[SKIP_TAG]))
+    return {
+        "cells": cells,
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                    "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def _md(text: str) -> dict:
+    return {"cell_type": "markdown", "metadata": {}, "source": text.strip() + "\n"}
+
+
+def _code(text: str, tags: list[str] | None = None) -> dict:
+    meta = {"tags": tags} if tags else {}
+    return {"cell_type": "code", "execution_count": None, "metadata": meta, "outputs": [],
+            "source": text.rstrip() + "\n"}
+
+
+def dumps(nb: dict) -> str:
+    """Serialise deterministically (stable ids), so `grader release --check` can compare."""
+    for i, cell in enumerate(nb["cells"]):
+        cell["id"] = f"cell-{i:03d}"
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"

@@ -1,0 +1,79 @@
+"""A feedback page per submission, rendered from its results.json (nothing else).
+
+Self-contained HTML (inline CSS, no scripts) that an instructor can send as it is. Test outputs
+are Markdown-ish text; they are shown escaped, with ``` fences as preformatted blocks.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from grader import results
+
+CSS = """
+body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#1d2330;padding:0 1rem}
+h1{font-size:1.5rem;margin:0}.meta{color:#5b6475;margin:.2rem 0 1.2rem}
+.total{font-size:2.4rem;font-weight:700}.bar{height:.6rem;background:#e6e9ef;border-radius:.3rem}
+.bar>div{height:100%;border-radius:.3rem;background:#2f8f5b}
+table{border-collapse:collapse;width:100%;margin-top:1.2rem}
+td,th{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e6e9ef;vertical-align:top}
+.passed{color:#2f8f5b;font-weight:600}.failed{color:#b3261e;font-weight:600}
+.pts{white-space:nowrap;text-align:right}pre{background:#f5f6f8;padding:.5rem;overflow-x:auto;
+white-space:pre-wrap;margin:.3rem 0 0;font-size:13px}.out{color:#394150}
+.notice{background:#fff6e0;border:1px solid #f0d48a;padding:.6rem .8rem;border-radius:.3rem}
+"""
+
+
+def _render_output(text: str) -> str:
+    parts = re.split(r"```\n?", text)
+    out = []
+    for i, part in enumerate(parts):
+        if not part.strip():
+            continue
+        if i % 2:
+            out.append(f"<pre>{html.escape(part.rstrip())}</pre>")
+        else:
+            body = html.escape(part.strip()).replace("\n", "<br>")
+            out.append(f'<div class="out">{body}</div>')
+    return "".join(out)
+
+
+def render(res: dict[str, Any], title: str = "") -> str:
+    """The HTML page for one results.json."""
+    extra = res.get("extra_data", {})
+    total, best = float(res.get("score", 0)), results.max_score(res)
+    pct = 100.0 * total / best if best else 0.0
+    rows = []
+    for t in res.get("tests", []):
+        status = t.get("status", "failed")
+        rows.append(
+            f"<tr><td>{html.escape(str(t.get('number', '')))}</td>"
+            f"<td>{html.escape(t.get('name', ''))}{_render_output(t.get('output', ''))}</td>"
+            f'<td class="{status}">{status}</td>'
+            f'<td class="pts">{t.get("score", 0):g} / {t.get("max_score", 0):g}</td></tr>')
+    notice = res.get("output", "")
+    level = extra.get("isolation", {}).get("level", "")
+    meta = " · ".join(x for x in (
+        f"graded file {extra.get('graded_file', '')}" if extra.get("graded_file") else "",
+        f"isolation {level}" if level else "", f"{res.get('execution_time', 0):g} s") if x)
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<title>{html.escape(title or 'Feedback')}</title><style>{CSS}</style><body>"
+        f"<h1>{html.escape(title or 'Feedback')}</h1><p class=meta>{html.escape(meta)}</p>"
+        f'<div class=total>{total:g} / {best:g}</div>'
+        f'<div class=bar><div style="width:{pct:.1f}%"></div></div>'
+        + (f'<p class=notice>{_render_output(notice)}</p>' if notice.strip() else "")
+        + "<table><tr><th>#</th><th>test</th><th>result</th><th class=pts>points</th></tr>"
+        + "".join(rows) + "</table></body></html>\n"
+    )
+
+
+def write(results_path: Path, title: str = "") -> Path:
+    """Write feedback.html next to results.json."""
+    res = results.read(results_path) or results.failure("results.json is missing", 0)
+    out = results_path.with_name("feedback.html")
+    out.write_text(render(res, title), encoding="utf-8")
+    return out
