@@ -62,6 +62,7 @@ class Record:
     message: str = ""
     fraction: float | None = None
     stdout: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 class GradingSession:
@@ -156,7 +157,7 @@ class GradingSession:
             judges.setdefault(rec.judge, []).append(str(n))
             passed = rec.outcome == "passed"
             frac = rec.fraction if rec.fraction is not None else (1.0 if passed else 0.0)
-            out = rec.message
+            out = "\n".join([rec.message, *rec.notes]).strip()
             printed = "".join(rec.stdout).strip()
             if printed:
                 out += f"\n\nYour code printed:\n```\n{printed[:STDOUT_LIMIT]}\n```"
@@ -228,7 +229,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     s = _session(config)
     for item in items:
         doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
-        first = doc.strip().splitlines()[0].strip() if doc.strip() else item.name
+        first = " ".join(doc.strip().split("\n\n")[0].split()) if doc.strip() else item.name
         callspec = getattr(item, "callspec", None)
         if callspec is not None and doc.strip():
             first += f" [{callspec.id}]"
@@ -325,7 +326,7 @@ def reference(request: pytest.FixtureRequest) -> ProbeCaller:
 
 
 class Score:
-    """Partial credit: a judge calls ``score.fraction(0.5)`` before it passes or fails."""
+    """Partial credit (``score.fraction(0.5)`` before the judge passes or fails) and notes."""
 
     def __init__(self, record: Record | None):
         self.record = record
@@ -333,6 +334,11 @@ class Score:
     def fraction(self, value: float) -> None:
         if self.record is not None:
             self.record.fraction = max(0.0, min(1.0, float(value)))
+
+    def note(self, text: str) -> None:
+        """Add a line to the test's output (figures for the student; never hidden values)."""
+        if self.record is not None:
+            self.record.notes.append(text)
 
 
 @pytest.fixture
