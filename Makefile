@@ -11,7 +11,7 @@ A ?=
 S ?=
 JOBS ?= 2
 
-.PHONY: all venv grade test test-engine lint release release-check bench clean
+.PHONY: all venv grade test lint release bench docker clean
 
 all: test
 
@@ -50,3 +50,14 @@ clean:
 
 bench: $(STAMP)
 	$(PY) -m grader.bench
+
+# The grading image. Without a reachable engine, start one (root: installs docker.io and
+# debootstrap, builds a Debian base image locally; nothing is pulled).
+IMAGE ?= dlgrader:latest
+BASE_IMAGE ?= dlgrader-base:bookworm
+docker: $(STAMP)
+	rm -rf build/docker && mkdir -p build/docker/wheels
+	$(PY) -m grader.cli gradescope --layout build/docker/source
+	eval "$$(BASE_IMAGE=$(BASE_IMAGE) bash docker/start-engine.sh)" && \
+	  docker build --network host -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	    -t $(IMAGE) build/docker

@@ -51,7 +51,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     tick, close = _progress(len(subs))
     try:
         rows = grade_batch(a, subs, out, jobs=args.jobs, isolation=args.isolation,
-                           skip_done=not args.regrade, progress=tick, timeout=args.timeout)
+                           skip_done=not args.regrade, progress=tick, timeout=args.timeout,
+                           backend=args.backend, image=args.image)
     except KeyboardInterrupt:
         close()
         print(f"\ninterrupted: finished results and gradebook are in {out}", file=sys.stderr)
@@ -115,6 +116,21 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    from grader import gradescope
+
+    if args.layout:
+        chosen = gradescope.all_or(args.assignments)
+        print(gradescope.layout(chosen, Path(args.layout)))
+        return 0
+    if len(args.assignments) != 1:
+        print("grader gradescope: name one assignment (or use --layout DIR)", file=sys.stderr)
+        return 2
+    a = assignments.find(args.assignments[0])
+    print(gradescope.write_zip(a, Path(args.out or f"dist/{a.name}-autograder.zip")))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="grader", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -133,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep results.json of submissions already graded")
     g.add_argument("--timeout", type=float, default=None, help="per-probe timeout in seconds")
     g.add_argument("--html", action="store_true", help="also write <out>/<name>/feedback.html")
+    g.add_argument("--backend", choices=("local", "docker"), default="local",
+                   help="docker: grade each submission in the grading image (DOCKER_HOST)")
+    g.add_argument("--image", default="dlgrader:latest", help="the grading image (make docker)")
     g.set_defaults(func=cmd_grade)
 
     m = sub.add_parser("mutants", help="grade every mutant; fail when one keeps its points")
@@ -141,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", help="keep the mutants' results here")
     m.add_argument("--isolation", choices=LEVELS, default="auto")
     m.set_defaults(func=cmd_mutants)
+
+    gs = sub.add_parser("gradescope", help="write an autograder zip for Gradescope")
+    gs.add_argument("assignments", nargs="*")
+    gs.add_argument("--out", help="zip path (default dist/<a>-autograder.zip)")
+    gs.add_argument("--layout", help="write the unzipped source folder here instead "
+                    "(all assignments when none is named; used by `make docker`)")
+    gs.set_defaults(func=cmd_gradescope)
 
     r = sub.add_parser("release", help="regenerate assignments/<a>/ from reference/ and tests/")
     r.add_argument("assignment", nargs="?")

@@ -99,7 +99,7 @@ def stage(assignment: Assignment, sub: Submission, into: Path) -> tuple[Path, di
 def _trusted_env(root: Path) -> dict[str, str]:
     """The grading process's environment: no tokens or secrets of the caller, because a worker
     at the subprocess level runs as the same user and could read /proc/<parent>/environ."""
-    keep = {"PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV", "OPENBLAS_CORETYPE",
+    keep = {"PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH", "OPENBLAS_CORETYPE",
             "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT"}
     env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("LC_")}
     env["GRADER_ROOT"] = str(root)
@@ -156,9 +156,19 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
 def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *, jobs: int = 1,
                 isolation: str = "auto", skip_done: bool = False,
                 progress: Callable[[str, dict], None] | None = None,
-                timeout: float | None = None) -> list[tuple[str, dict[str, Any]]]:
+                timeout: float | None = None, backend: str = "local",
+                image: str = "dlgrader:latest") -> list[tuple[str, dict[str, Any]]]:
     """Grade many submissions, ``jobs`` at a time; return (name, results) in input order."""
     out_dir = out_dir.resolve()
+    if backend == "docker":
+        from grader import docker_backend
+
+        def grade(s: Submission, slot: int) -> dict[str, Any]:
+            return docker_backend.grade_one(assignment, s, out_dir, image=image)
+    else:
+        def grade(s: Submission, slot: int) -> dict[str, Any]:
+            return grade_one(assignment, s, out_dir, isolation=isolation, slot=slot, cache=cache,
+                             hide=hide, timeout=timeout)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / ".reference-cache"
     hide = sorted({str(s.path.resolve().parent if s.path.is_file() else s.path.resolve())
@@ -173,14 +183,11 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
             todo.append(s)
     if todo:  # fill the reference cache once, so parallel jobs do not all compute it
         first, rest = todo[0], todo[1:]
-        done[first.name] = grade_one(assignment, first, out_dir, isolation=isolation, slot=0,
-                                     cache=cache, hide=hide, timeout=timeout)
+        done[first.name] = grade(first, 0)
         if progress:
             progress(first.name, done[first.name])
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(grade_one, assignment, s, out_dir, isolation=isolation,
-                                   slot=i + 1, cache=cache, hide=hide, timeout=timeout): s
-                       for i, s in enumerate(rest)}
+            futures = {pool.submit(grade, s, i + 1): s for i, s in enumerate(rest)}
             try:
                 for fut in as_completed(futures):
                     s = futures[fut]

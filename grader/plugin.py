@@ -103,7 +103,7 @@ class GradingSession:
     def _open_worker(self) -> Runner:
         a = self.assignment
         assert a is not None
-        protect = [sys.prefix, sys.base_prefix, str(Path(__file__).parent)]
+        protect = [sys.prefix, sys.base_prefix]  # the Python the worker runs
         hide = [h for h in hidden_paths(a.tests_dir, a.reference_dir, *self.spec.get("hide", []))
                 if not any(p.startswith(h + "/") or p == h for p in protect)]
         limits = Limits(memory_mb=a.memory_mb, cpu_seconds=a.cpu_seconds, hide=hide)

@@ -45,7 +45,7 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
         "network": "none" if isolation.has_private_network(limits, spec.python) else "available",
         "memory_mb": limits.memory_mb,
         "timeout_s": spec.timeout,
-        "hidden_paths": "masked" if isolation.hides_paths(limits, spec.python)
+        "hidden_paths": "unreadable" if isolation.hides_paths(limits, spec.python)
         else "readable (same user)",
     }
     if use_isolated:

@@ -70,15 +70,22 @@ class Limits:
     hide: list[str] = field(default_factory=list)
     want_netns: bool = True
 
+    def _mask(self) -> None:
+        """In a fresh mount namespace: cover every hidden folder with an empty tmpfs."""
+        _mount("none", "/", "", MS_REC | MS_PRIVATE)
+        for path in self.hide:
+            if os.path.isdir(path):
+                _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                       "size=4k,mode=000")
+
     def preexec(self) -> None:
         """Runs in the child between fork and exec (the parent called setsid already)."""
         if self.isolated:
-            _unshare(CLONE_NEWNS | CLONE_NEWNET)
-            _mount("none", "/", "", MS_REC | MS_PRIVATE)
-            for path in self.hide:
-                if os.path.isdir(path):
-                    _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
-                           "size=4k,mode=000")
+            try:  # as root; a container's seccomp profile may refuse it (then: permissions only)
+                _unshare(CLONE_NEWNS | CLONE_NEWNET)
+                self._mask()
+            except OSError:
+                pass  # measured by has_private_network() and hides_paths(), and reported
         elif self.want_netns:
             try:  # an unprivileged user namespace lets an ordinary user hide paths and the network
                 uid, gid = os.getuid(), os.getgid()
@@ -86,11 +93,7 @@ class Limits:
                 _write("/proc/self/setgroups", "deny")
                 _write("/proc/self/uid_map", f"{uid} {uid} 1")
                 _write("/proc/self/gid_map", f"{gid} {gid} 1")
-                _mount("none", "/", "", MS_REC | MS_PRIVATE)
-                for path in self.hide:
-                    if os.path.isdir(path):
-                        _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
-                               "size=4k,mode=000")
+                self._mask()
             except OSError:
                 pass  # measured by has_private_network() and hides_paths(), and reported
         mb = 1024 * 1024

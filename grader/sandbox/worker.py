@@ -28,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+if __name__ == "__main__":  # `python -I` leaves the harness folder off sys.path: put it first
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 try:  # inside the sandbox the codec sits next to this file under another name
     import _grader_codec as codec  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - in the grader's own process

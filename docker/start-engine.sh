@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Make a Docker engine and a base image available on a machine without them (root only).
+# Prints `export DOCKER_HOST=...` for the engine it found or started. Exits 1, saying why,
+# when it cannot. Nothing is pulled from a registry: the base image is built with debootstrap.
+#   BASE_IMAGE  name of the base image to ensure (default dlgrader-base:bookworm)
+#   ENGINE_DIR  where a started engine keeps its data (default /var/tmp/dlgrader-docker)
+set -uo pipefail
+BASE_IMAGE="${BASE_IMAGE:-dlgrader-base:bookworm}"
+ENGINE_DIR="${ENGINE_DIR:-/var/tmp/dlgrader-docker}"
+SOCK="$ENGINE_DIR/docker.sock"
+say() { echo "start-engine: $*" >&2; }
+
+[ "$(id -u)" = 0 ] || { say "needs root to start an engine"; exit 1; }
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing ${need[*]}"
+  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}") >&2 \
+    || { say "could not install ${need[*]}"; exit 1; }
+fi
+if [ -n "${DOCKER_HOST:-}" ] && docker info >/dev/null 2>&1; then
+  SOCK_URL="$DOCKER_HOST"
+else
+  SOCK_URL="unix://$SOCK"
+  if ! DOCKER_HOST="$SOCK_URL" docker info >/dev/null 2>&1; then
+    mkdir -p "$ENGINE_DIR/data"
+    say "starting dockerd on $SOCK"
+    nohup dockerd --storage-driver=vfs --iptables=false --bridge=none \
+      --data-root "$ENGINE_DIR/data" --exec-root "$ENGINE_DIR/exec" --pidfile "$ENGINE_DIR/dockerd.pid" \
+      --host "$SOCK_URL" >"$ENGINE_DIR/dockerd.log" 2>&1 &
+    for _ in $(seq 60); do DOCKER_HOST="$SOCK_URL" docker info >/dev/null 2>&1 && break; sleep 1; done
+    DOCKER_HOST="$SOCK_URL" docker info >/dev/null 2>&1 || {
+      say "dockerd did not start: $(tail -3 "$ENGINE_DIR/dockerd.log")"; exit 1; }
+  fi
+fi
+export DOCKER_HOST="$SOCK_URL"
+if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+  ROOTFS="$ENGINE_DIR/rootfs"
+  rm -rf "$ROOTFS"
+  say "building $BASE_IMAGE with debootstrap"
+  debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
+    bookworm "$ROOTFS" >"$ENGINE_DIR/debootstrap.log" 2>&1 || {
+      say "debootstrap failed: $(tail -3 "$ENGINE_DIR/debootstrap.log")"; exit 1; }
+  CA="$(python3 -c 'import ssl; print(ssl.get_default_verify_paths().cafile or "")' 2>/dev/null)"
+  [ -n "$CA" ] && [ -f "$CA" ] && cp "$CA" "$ROOTFS/etc/ssl/certs/ca-certificates.crt"
+  tar -C "$ROOTFS" -c . | docker import - "$BASE_IMAGE" >/dev/null || { say "docker import failed"; exit 1; }
+  rm -rf "$ROOTFS"
+fi
+echo "export DOCKER_HOST=$SOCK_URL"

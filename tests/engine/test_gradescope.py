@@ -1,0 +1,118 @@
+"""The Gradescope autograder zip: run_autograder against a folder laid out like /autograder."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import jsonschema
+import pytest
+from conftest import ROOT, read_results, run_cli
+
+from grader import mutants, results
+
+SCHEMA = json.loads(results.SCHEMA_PATH.read_text())
+
+
+def _autograder(root, zip_path, files: dict[str, str], python=sys.executable):
+    """Lay out root like Gradescope does and run the real run_autograder."""
+    (root / "source").mkdir(parents=True)
+    (root / "submission").mkdir()
+    with zipfile.ZipFile(zip_path) as z:
+        z.extractall(root / "source")
+    for name in ("run_autograder", "setup.sh"):
+        os.chmod(root / "source" / name, 0o755)
+    for name, text in files.items():
+        (root / "submission" / name).write_text(text)
+    (root / "submission_metadata.json").write_text(json.dumps(
+        {"id": 42, "users": [{"email": "ada@example.edu", "name": "Ada"}]}))
+    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=root / "source",
+                          env={**os.environ, "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": python},
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((root / "results" / "results.json").read_text())
+    jsonschema.validate(res, SCHEMA)
+    return res
+
+
+@pytest.fixture(scope="module")
+def zips(all_assignments, tmp_path_factory):
+    out = tmp_path_factory.mktemp("zips")
+    made = {}
+    for a in all_assignments:
+        proc = run_cli("gradescope", a.name, "--out", str(out / f"{a.name}.zip"))
+        assert proc.returncode == 0, proc.stderr
+        made[a.name] = out / f"{a.name}.zip"
+    return made
+
+
+def test_zip_has_gradescope_layout_and_no_mutants(zips):
+    for name, path in zips.items():
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in z.infolist()}
+        assert "setup.sh" in names and "run_autograder" in names
+        assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
+        assert any(n.startswith(f"tests/{name}/.reference-cache/") for n in names)
+        assert not any(n.startswith(f"tests/{name}/mutants") for n in names)
+
+
+def test_run_autograder_matches_grader_grade(all_assignments, zips, tmp_path):
+    """Reference, stub and every mutant: the same score through the zip as through the CLI."""
+    for a in all_assignments:
+        subs = {"reference": (a.reference_dir / a.module_file).read_text(),
+                "stub": (a.release_dir / a.module_file).read_text()}
+        for m in mutants.load_all(a):
+            subs[m.name] = mutants.apply(a, m)
+        local = tmp_path / a.name / "local"
+        for name, text in subs.items():
+            (local / name).mkdir(parents=True)
+            (local / name / a.module_file).write_text(text)
+        out = tmp_path / a.name / "out"
+        assert run_cli("grade", a.name, str(local), "--out", str(out), "--jobs", "2").returncode == 0
+        with ThreadPoolExecutor(2) as pool:
+            got = dict(zip(subs, pool.map(
+                lambda item: _autograder(tmp_path / a.name / "gs" / item[0], zips[a.name],
+                                         {a.module_file: item[1]}), subs.items())))
+        for name, res in got.items():
+            want = read_results(out, name)
+            assert [t["score"] for t in res["tests"]] == [t["score"] for t in want["tests"]], (a.name, name)
+            assert res["extra_data"]["submission_id"] == 42
+
+
+HOSTILE = """import os, shutil
+for target in ["/autograder/results/results.json", os.environ.get("AUTOGRADER_ROOT", "") + "/results"]:
+    try:
+        open(target, "w").write('{"score": 100}')
+    except OSError:
+        pass
+shutil.rmtree(os.environ.get("AUTOGRADER_ROOT", "/autograder"), ignore_errors=True)
+os._exit(0)
+"""
+
+
+def test_run_autograder_survives_a_hostile_submission(zips, tmp_path):
+    res = _autograder(tmp_path / "gs", zips["a1_perceptron"],
+                      {"perceptron.py": HOSTILE})
+    assert res["score"] == 0 and "exited with status 0" in res["tests"][0]["output"]
+
+
+def test_run_autograder_reports_an_engine_that_cannot_start(zips, tmp_path):
+    root = tmp_path / "gs"
+    shutil.rmtree(root, ignore_errors=True)
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'engine exploded' >&2\nexit 3\n")
+    os.chmod(broken, 0o755)
+    res = _autograder(root, zips["a1_perceptron"], {"perceptron.py": "x = 1\n"}, python=str(broken))
+    assert res["score"] == 0 and "failed to start" in res["output"]
+    assert res["extra_data"]["status"] == "error"
+
+
+def test_layout_for_the_docker_image(tmp_path):
+    proc = run_cli("gradescope", "--layout", str(tmp_path / "src"))
+    assert proc.returncode == 0, proc.stderr
+    names = (tmp_path / "src" / "assignments.txt").read_text().split()
+    assert names == sorted(p.name for p in (ROOT / "tests").iterdir() if (p / "assignment.toml").exists())
