@@ -31,7 +31,7 @@ def _grade(a: assignments.Assignment, subs: Path, out: Path, level: str, jobs: i
            ) -> tuple[float, float]:
     """Run `grader grade` in a child; return (seconds, peak RSS of its largest process in MB)."""
     cmd = [sys.executable, "-m", "grader.cli", "grade", a.name, str(subs), "--out", str(out),
-           "--isolation", level, "--jobs", str(jobs)]
+           "--isolation", level, "--jobs", str(jobs), "--regrade"]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -41,10 +41,50 @@ def _grade(a: assignments.Assignment, subs: Path, out: Path, level: str, jobs: i
     return seconds, usage.ru_maxrss / 1024
 
 
+def _docker_available(image: str) -> str | None:
+    """None when the image can be run here, else why not."""
+    if not os.environ.get("DOCKER_HOST") and not os.path.exists("/var/run/docker.sock"):
+        return "no DOCKER_HOST (run `make docker` or docker/start-engine.sh)"
+    try:
+        import docker
+
+        docker.from_env().images.get(image)
+    except Exception as exc:  # noqa: BLE001 - no SDK, no engine, no image
+        return f"{type(exc).__name__}: {str(exc)[:120]}"
+    return None
+
+
+def _grade_in_docker(a: assignments.Assignment, folder: Path, image: str) -> tuple[float, float]:
+    """Grade one submission in the image under Gradescope's limits: (seconds, peak MB)."""
+    import docker
+    from grader.docker_backend import GRADESCOPE_MEMORY, GRADESCOPE_NANO_CPUS
+
+    client = docker.from_env()
+    with tempfile.TemporaryDirectory(prefix="grader-bench-dk-") as res:
+        start = time.perf_counter()
+        c = client.containers.run(
+            image, "/autograder/run_autograder", detach=True, network_mode="none",
+            mem_limit=GRADESCOPE_MEMORY, memswap_limit=GRADESCOPE_MEMORY,
+            nano_cpus=GRADESCOPE_NANO_CPUS, environment={"GRADER_ASSIGNMENT": a.name},
+            volumes={str(folder): {"bind": "/autograder/submission", "mode": "ro"},
+                     res: {"bind": "/autograder/results", "mode": "rw"}})
+        peak = 0.0
+        try:
+            while c.status != "exited":
+                stats = c.stats(stream=False).get("memory_stats", {})
+                peak = max(peak, stats.get("max_usage", 0) or stats.get("usage", 0) or 0)
+                c.reload()
+            seconds = time.perf_counter() - start
+        finally:
+            c.remove(force=True)
+    return seconds, peak / 2**20
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="grader-bench")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--copies", type=int, default=20)
+    p.add_argument("--image", default="dlgrader:latest")
     args = p.parse_args(argv)
     levels = ["subprocess"] + (["isolated"] if isolation.why_not_isolated() is None else [])
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; levels: {', '.join(levels)};"
@@ -65,6 +105,17 @@ def main(argv: list[str] | None = None) -> int:
                       f"ratio to subprocess {wall / base:4.2f}")
                 if peak > GRADESCOPE_MEMORY_MB or wall > GRADESCOPE_SECONDS:
                     too_big.append(f"{a.name} ({level}): {wall:.1f} s, {peak:.0f} MB")
+            why = _docker_available(args.image)
+            if why:
+                print(f"  docker     skipped: {why}")
+            else:
+                runs = [_grade_in_docker(a, one / "reference", args.image) for _ in range(3)]
+                wall = statistics.median(r[0] for r in runs)
+                peak = max(r[1] for r in runs)
+                print(f"  docker     wall {wall:6.2f} s  peak memory {peak:6.0f} MB  (768 MB, "
+                      f"0.5 CPU: Gradescope's default; median of 3)")
+                if peak > GRADESCOPE_MEMORY_MB or wall > GRADESCOPE_SECONDS:
+                    too_big.append(f"{a.name} (docker): {wall:.1f} s, {peak:.0f} MB")
             many = Path(tmp) / a.name / "many"
             for i in range(args.copies):
                 shutil.copytree(a.reference_dir, many / f"copy{i:02d}")

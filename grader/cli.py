@@ -40,19 +40,28 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    from grader import exports
     from grader.grading import discover, grade_batch
 
     a = assignments.find(args.assignment)
-    subs = discover(a, [Path(p) for p in args.submissions])
+    out = Path(args.out or f"out/{a.name}")
+    paths, people = [], {}
+    for p in map(Path, args.submissions):
+        export = exports.find_export(p, out / ".exports")
+        if export is not None:
+            people.update(exports.students(export))
+            paths += [d for d in sorted(export.iterdir()) if d.is_dir() and d.name in people]
+        else:
+            paths.append(p)
+    subs = discover(a, paths)
     if not subs:
         print("no submissions found", file=sys.stderr)
         return 2
-    out = Path(args.out or f"out/{a.name}")
     tick, close = _progress(len(subs))
     try:
         rows = grade_batch(a, subs, out, jobs=args.jobs, isolation=args.isolation,
                            skip_done=not args.regrade, progress=tick, timeout=args.timeout,
-                           backend=args.backend, image=args.image)
+                           backend=args.backend, image=args.image, students=people)
     except KeyboardInterrupt:
         close()
         print(f"\ninterrupted: finished results and gradebook are in {out}", file=sys.stderr)
@@ -143,10 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once")
     g.add_argument("--isolation", choices=LEVELS, default="auto",
                    help="auto picks the strongest level this machine allows")
-    g.add_argument("--regrade", action="store_true", default=True,
-                   help="grade again even when results exist (default)")
-    g.add_argument("--skip-graded", dest="regrade", action="store_false",
-                   help="keep results.json of submissions already graded")
+    g.add_argument("--regrade", action="store_true",
+                   help="grade again even submissions whose results are up to date (by default "
+                   "a rerun skips a submission when neither it nor the graders changed)")
     g.add_argument("--timeout", type=float, default=None, help="per-probe timeout in seconds")
     g.add_argument("--html", action="store_true", help="also write <out>/<name>/feedback.html")
     g.add_argument("--backend", choices=("local", "docker"), default="local",

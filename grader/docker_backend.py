@@ -25,7 +25,6 @@ def grade_one(a: Assignment, sub: Any, out_dir: Path, *, image: str = "dlgrader:
               timeout: float | None = None) -> dict[str, Any]:
     """Grade one submission in a fresh container; always return (and write) a results.json."""
     import docker  # the SDK; DOCKER_HOST picks the engine
-
     from grader.grading import stage
 
     start = time.monotonic()

@@ -157,27 +157,35 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
                 isolation: str = "auto", skip_done: bool = False,
                 progress: Callable[[str, dict], None] | None = None,
                 timeout: float | None = None, backend: str = "local",
-                image: str = "dlgrader:latest") -> list[tuple[str, dict[str, Any]]]:
+                image: str = "dlgrader:latest",
+                students: dict[str, dict[str, str]] | None = None
+                ) -> list[tuple[str, dict[str, Any]]]:
     """Grade many submissions, ``jobs`` at a time; return (name, results) in input order."""
     out_dir = out_dir.resolve()
     if backend == "docker":
         from grader import docker_backend
 
         def grade(s: Submission, slot: int) -> dict[str, Any]:
-            return docker_backend.grade_one(assignment, s, out_dir, image=image)
+            res = docker_backend.grade_one(assignment, s, out_dir, image=image)
+            res["extra_data"]["fingerprint"] = prints[s.name]
+            results.write(out_dir / s.name / "results.json", res)
+            return res
     else:
         def grade(s: Submission, slot: int) -> dict[str, Any]:
             return grade_one(assignment, s, out_dir, isolation=isolation, slot=slot, cache=cache,
-                             hide=hide, timeout=timeout)
+                             hide=hide, timeout=timeout,
+                             extra={"fingerprint": prints[s.name]})
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / ".reference-cache"
     hide = sorted({str(s.path.resolve().parent if s.path.is_file() else s.path.resolve())
                    for s in subs})
     done: dict[str, dict[str, Any]] = {}
     todo = []
+    graders = fingerprint([assignment.tests_dir, assignment.reference_dir, Path(__file__).parent])
+    prints = {s.name: fingerprint([s.path], graders) for s in subs}
     for s in subs:
         prev = results.read(out_dir / s.name / "results.json") if skip_done else None
-        if prev is not None:
+        if prev is not None and prev.get("extra_data", {}).get("fingerprint") == prints[s.name]:
             done[s.name] = prev
         else:
             todo.append(s)
@@ -199,10 +207,25 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
                 raise
             finally:
                 rows = [(s.name, done[s.name]) for s in subs if s.name in done]
-                results.write_gradebook(out_dir / "gradebook.csv", rows)
+                results.write_gradebook(out_dir / "gradebook.csv", rows, students)
     rows = [(s.name, done[s.name]) for s in subs if s.name in done]
-    results.write_gradebook(out_dir / "gradebook.csv", rows)
+    results.write_gradebook(out_dir / "gradebook.csv", rows, students)
     return rows
+
+
+def fingerprint(paths: list[Path], salt: str = "") -> str:
+    """A hash of every file under these paths (names and bytes), to know what changed."""
+    import hashlib
+
+    h = hashlib.sha256(salt.encode())
+    for root in paths:
+        files = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            and ".reference-cache" not in p.parts)
+        for f in files:
+            h.update(str(f.relative_to(root) if f != root else f.name).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:24]
 
 
 def main(spec_path: str) -> int:

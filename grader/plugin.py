@@ -282,7 +282,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     s.close()
     s.collect_errors.extend(_collect_errors)
     out = s.spec.get("results")
-    if s.mode == "grading" and out:
+    if s.mode == "grading" and out and exitstatus != pytest.ExitCode.INTERRUPTED:
         results.write(Path(out), s.results())
 
 

@@ -75,8 +75,8 @@ def test_run_autograder_matches_grader_grade(all_assignments, zips, tmp_path):
         assert run_cli("grade", a.name, str(local), "--out", str(out), "--jobs", "2").returncode == 0
         with ThreadPoolExecutor(2) as pool:
             got = dict(zip(subs, pool.map(
-                lambda item: _autograder(tmp_path / a.name / "gs" / item[0], zips[a.name],
-                                         {a.module_file: item[1]}), subs.items())))
+                lambda item, a=a: _autograder(tmp_path / a.name / "gs" / item[0], zips[a.name],
+                                              {a.module_file: item[1]}), subs.items())))
         for name, res in got.items():
             want = read_results(out, name)
             assert [t["score"] for t in res["tests"]] == [t["score"] for t in want["tests"]], (a.name, name)
