@@ -20,11 +20,13 @@ def test_mnist_loader_reads_idx_files(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    for split, n in (("train", 5), ("t10k", 3)):
-        images = rng.integers(0, 256, size=(n, 28, 28))
-        labels = rng.integers(0, 10, size=n)
-        _idx(raw / f"{split}-images-idx3-ubyte", 0x803, images)
-        _idx(raw / f"{split}-labels-idx1-ubyte", 0x801, labels)
+    written = {}
+    for split, n in (("train", 5), ("t10k", 3)):  # torchvision wants all four files present
+        written[split] = rng.integers(0, 256, size=(n, 28, 28)), rng.integers(0, 10, size=n)
+        _idx(raw / f"{split}-images-idx3-ubyte", 0x803, written[split][0])
+        _idx(raw / f"{split}-labels-idx1-ubyte", 0x801, written[split][1])
+    for split, (images, labels) in written.items():
+        n = len(labels)
         X, y = datasets.load("mnist", tmp_path, train=split == "train")
         assert X.shape == (n, 28, 28) and X.dtype == np.uint8
         assert np.array_equal(X, images) and np.array_equal(y, labels)
