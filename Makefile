@@ -60,4 +60,5 @@ docker: $(STAMP)
 	$(PY) -m grader.cli gradescope --layout build/docker/source
 	eval "$$(BASE_IMAGE=$(BASE_IMAGE) bash docker/start-engine.sh)" && \
 	  docker build --network host -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) \
-	    -t $(IMAGE) build/docker
+	    -t $(IMAGE) build/docker && \
+	  docker image prune -f >/dev/null

@@ -11,6 +11,7 @@ It fails only when grading one submission would not fit Gradescope's default con
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -80,6 +81,21 @@ def _grade_in_docker(a: assignments.Assignment, folder: Path, image: str) -> tup
     return seconds, peak / 2**20
 
 
+def _assignment_figures(a: assignments.Assignment, repeat: int) -> None:
+    """tests/<a>/bench.py, when there is one: figures of the reference (e.g. a3's backward)."""
+    script = a.tests_dir / "bench.py"
+    if not script.exists():
+        return
+    code = (f"import sys, json; sys.path[:0] = [{str(a.reference_dir)!r}, {str(a.tests_dir)!r}]\n"
+            f"import bench, {a.module} as m; print(json.dumps(bench.bench(m)))")
+    runs = []
+    for _ in range(repeat):  # a fresh process each time: no warm caches between runs
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for key in runs[0]:
+        print(f"  reference: {key} {statistics.median(r[key] for r in runs):.3f} (median)")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="grader-bench")
     p.add_argument("--repeat", type=int, default=5)
@@ -116,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"0.5 CPU: Gradescope's default; median of 3)")
                 if peak > GRADESCOPE_MEMORY_MB or wall > GRADESCOPE_SECONDS:
                     too_big.append(f"{a.name} (docker): {wall:.1f} s, {peak:.0f} MB")
+            _assignment_figures(a, args.repeat)
             many = Path(tmp) / a.name / "many"
             for i in range(args.copies):
                 shutil.copytree(a.reference_dir, many / f"copy{i:02d}")

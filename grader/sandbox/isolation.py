@@ -185,11 +185,9 @@ def why_not_isolated(python: str = sys.executable) -> str | None:
     return reason
 
 
-def has_private_network(limits: Limits, python: str = sys.executable) -> bool:
-    """True when a worker started with these limits sees no network interface but loopback."""
-    key = ("net", limits.isolated, python)
+def _holds(limits: Limits, code: str, key: tuple, python: str) -> bool:
+    """Run a probe snippet under these limits: True when it exits 0 (cached per process)."""
     if key not in _probe_cache:
-        code = "import socket,sys; n=[i[1] for i in socket.if_nameindex()]; sys.exit(n!=['lo'])"
         try:
             proc = subprocess.run([python, "-I", "-S", "-c", code], preexec_fn=limits.preexec,
                                   start_new_session=True, capture_output=True, timeout=30,
@@ -198,24 +196,21 @@ def has_private_network(limits: Limits, python: str = sys.executable) -> bool:
         except (OSError, subprocess.SubprocessError):
             _probe_cache[key] = None
     return _probe_cache[key] is not None
+
+
+def has_private_network(limits: Limits, python: str = sys.executable) -> bool:
+    """True when a worker started with these limits sees no network interface but loopback."""
+    code = "import socket,sys; n=[i[1] for i in socket.if_nameindex()]; sys.exit(n!=['lo'])"
+    return _holds(limits, code, ("net", limits.isolated, python), python)
 
 
 def hides_paths(limits: Limits, python: str = sys.executable) -> bool:
     """True when a worker started with these limits cannot list the first hidden path."""
     if not limits.hide:
         return True
-    key = ("hide", limits.isolated, tuple(limits.hide), python)
-    if key not in _probe_cache:
-        code = (f"import os,sys\ntry:\n    sys.exit(1 if os.listdir({limits.hide[0]!r}) else 0)\n"
-                "except PermissionError:\n    sys.exit(0)")
-        try:
-            proc = subprocess.run([python, "-I", "-S", "-c", code], preexec_fn=limits.preexec,
-                                  start_new_session=True, capture_output=True, timeout=30,
-                                  env={"PATH": "/usr/bin:/bin"}, cwd="/")
-            _probe_cache[key] = "yes" if proc.returncode == 0 else None
-        except (OSError, subprocess.SubprocessError):
-            _probe_cache[key] = None
-    return _probe_cache[key] is not None
+    code = (f"import os,sys\ntry:\n    sys.exit(1 if os.listdir({limits.hide[0]!r}) else 0)\n"
+            "except PermissionError:\n    sys.exit(0)")
+    return _holds(limits, code, ("hide", limits.isolated, tuple(limits.hide), python), python)
 
 
 def hidden_paths(*paths: str | Path) -> list[str]:

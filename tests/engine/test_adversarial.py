@@ -194,6 +194,11 @@ CASES = [
     Case("fake_passed_lines_and_results", """
         print("PASSED " * 50)
         print('{"score": 100, "max_score": 100, "tests": []}')""", (10, 10), base="stub"),
+    Case("forbidden_import_static", "import torch", (0, 0), "not allowed in this assignment",
+         where="import"),
+    Case("forbidden_import_hidden_from_the_source", """
+        import importlib
+        importlib.import_module("to" + "rch")""", (90, 90), "not allowed in this assignment"),
     Case("correct_but_noisy_and_a_little_slow", """
         import time
         print("epoch loss 0.123 " * 1000)
