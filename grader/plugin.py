@@ -227,6 +227,7 @@ def _marker_arg(item: pytest.Item, name: str, default: Any) -> Any:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     s = _session(config)
+    items.sort(key=lambda it: it.get_closest_marker("public") is None)  # public checks first
     for item in items:
         doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
         first = " ".join(doc.strip().split("\n\n")[0].split()) if doc.strip() else item.name

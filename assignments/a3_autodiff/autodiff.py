@@ -31,6 +31,8 @@ def topological_order(root) -> list:
 class Value:
     """A scalar in a computation graph: ``data``, ``grad`` (dL/d this), and how it was made."""
 
+    __slots__ = ("data", "grad", "_prev", "_op", "_backward")  # big graphs: less memory
+
     def __init__(self, data: float, _prev: tuple = (), _op: str = ""):
         self.data = float(data)
         self.grad = 0.0

@@ -175,8 +175,8 @@ def accumulation(impl):
 def deep_chain(impl, n=100_000):
     x = impl.Value(1.5)
     y = x
-    for _ in range(n):
-        y = y * 1.0 + 0.0
+    for _ in range(n):  # 100,000 operations, each on the previous result
+        y = y * 1.0
     start = time.perf_counter()
     y.backward()
     return {"grad": float(x.grad), "seconds": time.perf_counter() - start}

@@ -42,7 +42,7 @@ def test_deep_chain_of_100000_operations(student, reference, score):
     got = student(probes.deep_chain)
     want = reference(probes.deep_chain)
     check(abs(got["grad"] - 1.0) < 1e-9, f"gradient through the chain is {got['grad']}, expected 1")
-    score.note(f"backward through the 100,000-step chain took {got['seconds']:.2f} s "
+    score.note(f"backward through the chain of 100,000 operations took {got['seconds']:.2f} s "
                f"(the reference: {want['seconds']:.2f} s, ratio {got['seconds'] / max(want['seconds'], 1e-9):.1f})")
 
 

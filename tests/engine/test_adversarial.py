@@ -14,11 +14,14 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import textwrap
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -236,9 +239,27 @@ def _listen(family: int, host: str) -> tuple[socket.socket | None, int]:
     return s, s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def batch(a1, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("adversarial")
+def _why_no_ordinary_user() -> str | None:
+    """None when this test can re-run the suite as the ordinary user `nobody`."""
+    if os.geteuid() != 0 or not shutil.which("runuser"):
+        return "needs root and runuser to act as an ordinary user"
+    proc = subprocess.run([shutil.which("runuser"), "-u", "nobody", "--", sys.executable, "-c",
+                           "import grader.cli, numpy"], cwd=ROOT, capture_output=True,
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    if proc.returncode != 0:
+        return f"nobody cannot run {sys.executable} in {ROOT}"
+    return None
+
+
+@pytest.fixture(scope="module", params=["grader", "ordinary-user"])
+def batch(a1, request):
+    """All cases graded in one batch: as the grader runs here (root in CI: isolated), and again
+    as an ordinary user (the subprocess level), when this machine allows both."""
+    as_user = request.param == "ordinary-user"
+    if as_user and _why_no_ordinary_user():
+        pytest.skip(_why_no_ordinary_user())
+    tmp = Path(tempfile.mkdtemp(prefix="adversarial-"))
+    os.chmod(tmp, 0o777)
     subs_dir, out = tmp / "subs", tmp / "out"
     shared = tmp / "shared"
     shared.mkdir()
@@ -270,7 +291,8 @@ def batch(a1, tmp_path_factory):
         (folder / a1.module_file).write_text(_plant(base, case, subs) if case.code else base)
         for name, text in (case.files or {}).items():
             (folder / name).write_text(text)
-    jobs = os.path.join(tempfile.gettempdir(), f"grader-jobs-{os.getuid()}")
+    uid = 65534 if as_user else os.getuid()
+    jobs = os.path.join(tempfile.gettempdir(), f"grader-jobs-{uid}")
 
     def job_dirs() -> set[str]:
         return set(os.listdir(jobs)) if os.path.isdir(jobs) else set()
@@ -279,8 +301,15 @@ def batch(a1, tmp_path_factory):
     os.environ["GRADESCOPE_API_TOKEN"] = SECRET
     try:
         start = time.monotonic()
-        proc = run_cli("grade", "a1", str(subs_dir), "--out", str(out), "--jobs", "2",
-                       "--timeout", "2")
+        args = ["grade", "a1", str(subs_dir), "--out", str(out), "--jobs", "2", "--timeout", "2"]
+        if as_user:
+            proc = subprocess.run(
+                [shutil.which("runuser"), "-u", "nobody", "--", sys.executable, "-m", "grader.cli", *args],
+                cwd=ROOT, capture_output=True, text=True, timeout=900,
+                env={"PATH": "/usr/bin:/bin", "HOME": str(tmp), "GRADER_ROOT": str(ROOT),
+                     "GRADESCOPE_API_TOKEN": SECRET})
+        else:
+            proc = run_cli(*args)
         elapsed = time.monotonic() - start
     finally:
         os.environ.pop("GRADESCOPE_API_TOKEN", None)
@@ -288,7 +317,7 @@ def batch(a1, tmp_path_factory):
     time.sleep(max(0.0, 9 - elapsed))  # the daemon would have written its marker by now
     left = {p for p in set(os.listdir(tempfile.gettempdir())) - before
             if p.startswith("grader-sandbox-")} | (job_dirs() - before_jobs)
-    yield out, proc, marker, left
+    yield out, proc, marker, left, as_user
     for s in (srv4, srv6):
         if s is not None:
             s.close()
@@ -299,7 +328,7 @@ SCHEMA = json.loads(results.SCHEMA_PATH.read_text())
 
 
 def test_the_batch_finishes_and_prints_every_case(batch):
-    out, proc, _, _ = batch
+    out, proc, _, _, _ = batch
     assert proc.returncode == 0, proc.stderr[-3000:]
     for case in CASES:
         assert case.name in proc.stdout
@@ -307,9 +336,11 @@ def test_the_batch_finishes_and_prints_every_case(batch):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_attack_gains_nothing_and_is_explained(batch, case):
-    if case.needs_isolation and not ISOLATED:
-        pytest.skip(f"needs the isolated level: {isolation.why_not_isolated()}")
-    out, proc, marker, _ = batch
+    out, proc, marker, _, as_user = batch
+    isolated = ISOLATED and not as_user
+    if case.needs_isolation and not isolated:
+        pytest.skip("needs the isolated level: "
+                    + ("graded as an ordinary user" if as_user else str(isolation.why_not_isolated())))
     res = read_results(out, case.name)
     jsonschema.validate(res, SCHEMA)
     low, high = case.score
@@ -317,7 +348,7 @@ def test_attack_gains_nothing_and_is_explained(batch, case):
     assert low <= res["score"] <= high, outputs[:3000]
     if case.needle:
         assert case.needle in outputs
-    assert res["extra_data"]["isolation"]["level"] == ("isolated" if ISOLATED else "subprocess")
+    assert res["extra_data"]["isolation"]["level"] == ("isolated" if isolated else "subprocess")
     text = json.dumps(res)
     assert SECRET not in text  # the grader's environment never reaches student code
     if case.name == "read_hidden_files":
