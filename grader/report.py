@@ -23,7 +23,7 @@ td,th{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e6e9ef;verti
 .passed{color:#2f8f5b;font-weight:600}.failed{color:#b3261e;font-weight:600}
 .pts{white-space:nowrap;text-align:right}pre{background:#f5f6f8;padding:.5rem;overflow-x:auto;
 white-space:pre-wrap;margin:.3rem 0 0;font-size:13px}.out{color:#394150}
-.notice{background:#fff6e0;border:1px solid #f0d48a;padding:.6rem .8rem;border-radius:.3rem}
+code{white-space:pre;font-size:13px}.notice{background:#fff6e0;border:1px solid #f0d48a;padding:.6rem .8rem;border-radius:.3rem}
 """
 
 
@@ -35,9 +35,11 @@ def _render_output(text: str) -> str:
             continue
         if i % 2:
             out.append(f"<pre>{html.escape(part.rstrip())}</pre>")
-        else:
-            body = html.escape(part.strip()).replace("\n", "<br>")
-            out.append(f'<div class="out">{body}</div>')
+        else:  # indented lines (expected/got, traceback frames) read best in monospace
+            lines = part.strip("\n").splitlines()
+            text = [f"<code>{html.escape(ln)}</code>" if ln.startswith("  ") else html.escape(ln)
+                    for ln in lines]
+            out.append(f'<div class="out">{"<br>".join(text)}</div>')
     return "".join(out)
 
 
