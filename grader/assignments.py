@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -116,3 +117,17 @@ def find(name: str, root: Path | None = None) -> Assignment:
             return a
     known = ", ".join(a.name for a in found) or "none"
     raise UnknownAssignment(f"unknown assignment {name!r}; known: {known}")
+
+
+def fingerprint(paths: list[Path], salt: str = "") -> str:
+    """A hash of every file under these paths (names and bytes), to know what changed."""
+    h = hashlib.sha256(salt.encode())
+    for root in paths:
+        files = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            and ".reference-cache" not in p.parts)
+        for f in files:
+            h.update(str(f.relative_to(root) if f != root else f.name).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:24]
+

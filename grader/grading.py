@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import notebook, results
-from grader.assignments import Assignment
+from grader.assignments import Assignment, fingerprint
 
 GRADING_INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
 
@@ -211,21 +211,6 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
     rows = [(s.name, done[s.name]) for s in subs if s.name in done]
     results.write_gradebook(out_dir / "gradebook.csv", rows, students)
     return rows
-
-
-def fingerprint(paths: list[Path], salt: str = "") -> str:
-    """A hash of every file under these paths (names and bytes), to know what changed."""
-    import hashlib
-
-    h = hashlib.sha256(salt.encode())
-    for root in paths:
-        files = [root] if root.is_file() else sorted(
-            p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-            and ".reference-cache" not in p.parts)
-        for f in files:
-            h.update(str(f.relative_to(root) if f != root else f.name).encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:24]
 
 
 def main(spec_path: str) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from grader import codec, results
-from grader.assignments import Assignment, find
+from grader.assignments import Assignment, find, fingerprint
 from grader.checks import GradingFailure
 from grader.sandbox import InProcessRunner, ProbeOutcome, Runner, WorkerSpec, open_runner
 from grader.sandbox.isolation import Limits, hidden_paths
@@ -139,11 +139,8 @@ class GradingSession:
     def _cache_key(self, probe: str, kwargs: dict) -> str:
         a = self.assignment
         assert a is not None
-        h = hashlib.sha256()
-        for f in [a.probes_file, *sorted(a.reference_dir.glob("*.py"))]:
-            h.update(f.read_bytes())
-        h.update(codec.encode([probe, kwargs]))
-        return h.hexdigest()[:32]
+        sources = fingerprint([a.probes_file, a.reference_dir])
+        return hashlib.sha256(sources.encode() + codec.encode([probe, kwargs])).hexdigest()[:32]
 
     def close(self) -> None:
         if self._student is not None:
