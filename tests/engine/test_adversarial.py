@@ -110,7 +110,10 @@ CASES = [
                                 else:
                                     os.symlink("/dev/null", p)
                             except OSError:
-                                pass""", (10, 10), base="stub"),
+                                pass""", (10, 10), base="stub",
+         # at the subprocess level the worker is the grader's own user: anything the grader can
+         # write, it can write (as root: everything), so only the isolated level can defend this
+         needs_isolation=True),
     Case("daemon_outlives_probe", """
         import os, time
         if os.fork() == 0:
