@@ -40,18 +40,20 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
         isolation.kill_uid(uid)  # whatever a crashed grader left running under this uid
     limits = replace(spec.limits, isolated=use_isolated, uid=uid)
     spec = replace(spec, limits=limits)
+    runner = WorkerRunner(spec, "isolated" if use_isolated else "subprocess")
+    runner.lease = lease  # closed with the runner: the uid is free again
+    limits = runner.spec.limits
     report = {
-        "level": "isolated" if use_isolated else "subprocess",
+        "level": runner.level,
         "network": "none" if isolation.has_private_network(limits, spec.python) else "available",
         "memory_mb": limits.memory_mb,
         "timeout_s": spec.timeout,
         "hidden_paths": "unreadable" if isolation.hides_paths(limits, spec.python)
         else "readable (same user)",
+        "temp_dir": "private" if isolation.has_private_tmp(limits, spec.python) else "shared",
     }
     if use_isolated:
         report["uid"] = limits.uid
     elif why_not and level == "auto":
         report["why_not_isolated"] = why_not
-    runner = WorkerRunner(spec, report["level"])
-    runner.lease = lease  # closed with the runner: the uid is free again
     return runner, report

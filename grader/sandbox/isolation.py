@@ -26,6 +26,8 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_BIND = 4096
+MNT_DETACH = 2
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 
@@ -69,14 +71,34 @@ class Limits:
     uid: int | None = None
     hide: list[str] = field(default_factory=list)
     want_netns: bool = True
+    sandbox: str | None = None  # the worker's own folder; its parent becomes a private temp dir
 
     def _mask(self) -> None:
-        """In a fresh mount namespace: cover every hidden folder with an empty tmpfs."""
+        """In a fresh mount namespace: cover every hidden folder with an empty tmpfs, then
+        give the worker a temp folder of its own (other submissions' files never show there)."""
         _mount("none", "/", "", MS_REC | MS_PRIVATE)
         for path in self.hide:
             if os.path.isdir(path):
                 _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
                        "size=4k,mode=000")
+        if self.sandbox:
+            self._private_tmp(self.sandbox)
+
+    def _private_tmp(self, sandbox: str) -> None:
+        """Mount an empty tmpfs on the sandbox's parent and bind the sandbox back in place."""
+        keep = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            parent = os.path.dirname(sandbox)
+            _mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV,
+                   f"size={4 * self.file_size_mb}m,mode=1777")
+            try:
+                os.mkdir(sandbox, 0o711)
+                _mount(f"/proc/self/fd/{keep}", sandbox, "", MS_BIND | MS_REC)
+            except OSError:
+                _libc.umount2(parent.encode(), MNT_DETACH)  # a shared temp dir beats no sandbox
+                raise
+        finally:
+            os.close(keep)
 
     def preexec(self) -> None:
         """Runs in the child between fork and exec (the parent called setsid already)."""
@@ -202,6 +224,15 @@ def has_private_network(limits: Limits, python: str = sys.executable) -> bool:
     """True when a worker started with these limits sees no network interface but loopback."""
     code = "import socket,sys; n=[i[1] for i in socket.if_nameindex()]; sys.exit(n!=['lo'])"
     return _holds(limits, code, ("net", limits.isolated, python), python)
+
+
+def has_private_tmp(limits: Limits, python: str = sys.executable) -> bool:
+    """True when a worker's temp folder holds nothing but its own sandbox."""
+    if not limits.sandbox:
+        return False
+    parent, name = os.path.split(limits.sandbox)
+    code = f"import os,sys; sys.exit(os.listdir({parent!r}) != [{name!r}])"
+    return _holds(limits, code, ("tmp", limits.isolated, parent, python), python)
 
 
 def hides_paths(limits: Limits, python: str = sys.executable) -> bool:

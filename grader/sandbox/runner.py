@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -166,6 +166,7 @@ class WorkerRunner:
         self.proc: subprocess.Popen | None = None
         self.lease: int | None = None
         self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
+        self.spec = spec = replace(spec, limits=replace(spec.limits, sandbox=str(self.root)))
         self.harness = self.root / "harness"
         self.work = self.root / "work"
         self.capture = self.root / "capture.txt"

@@ -92,10 +92,13 @@ CASES = [
         for i in range(100_000):
             open(f'd/{i}', 'w').close()""", (90, 100)),
     Case("tamper_with_results", """
-        import os, json
+        import os, json, time
         fake = json.dumps({"score": 100, "tests": [{"score": 100, "max_score": 100}]})
+        stop = time.monotonic() + 1  # the isolated temp folder is tiny; a shared one need not be
         for top in ["{OUT}", "/tmp", "/autograder/results"]:
             for dirpath, dirs, files in os.walk(top):
+                if time.monotonic() > stop:
+                    break
                 for name in files:
                     if name == "results.json" or name.endswith(".json"):
                         p = os.path.join(dirpath, name)
@@ -114,6 +117,13 @@ CASES = [
          # at the subprocess level the worker is the grader's own user: anything the grader can
          # write, it can write (as root: everything), so only the isolated level can defend this
          needs_isolation=True),
+    Case("list_the_temp_folder", """
+        import os
+        mine = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        seen = sorted(set(os.listdir(os.path.dirname(mine))) - {os.path.basename(mine)})
+        if seen:
+            raise SystemExit("other temp files are visible: " + ", ".join(seen[:20]))""",
+         (100, 100), needs_isolation=True),
     Case("daemon_outlives_probe", """
         import os, time
         if os.fork() == 0:
