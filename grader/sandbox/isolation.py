@@ -27,6 +27,7 @@ MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_BIND = 4096
+MS_REMOUNT = 32
 MNT_DETACH = 2
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
@@ -72,6 +73,7 @@ class Limits:
     hide: list[str] = field(default_factory=list)
     want_netns: bool = True
     sandbox: str | None = None  # the worker's own folder; its parent becomes a private temp dir
+    python_home: str | None = None  # a venv inside that temp dir is bound back, read-only
 
     def _mask(self) -> None:
         """In a fresh mount namespace: cover every hidden folder with an empty tmpfs, then
@@ -82,23 +84,29 @@ class Limits:
                 _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
                        "size=4k,mode=000")
         if self.sandbox:
-            self._private_tmp(self.sandbox)
+            self._private_tmp(os.path.dirname(self.sandbox))
 
-    def _private_tmp(self, sandbox: str) -> None:
-        """Mount an empty tmpfs on the sandbox's parent and bind the sandbox back in place."""
-        keep = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY)
+    def _private_tmp(self, tmp: str) -> None:
+        """Mount an empty tmpfs on ``tmp``; bind back the sandbox (and the Python, if it lives
+        there: a checkout in /tmp), each at its own path, so absolute paths keep working."""
+        keep = [(p, p == self.sandbox) for p in (self.sandbox, self.python_home)
+                if p and p.startswith(tmp.rstrip("/") + "/")]
+        fds = [(os.open(p, os.O_RDONLY | os.O_DIRECTORY), p, writable) for p, writable in keep]
         try:
-            parent = os.path.dirname(sandbox)
-            _mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV,
+            _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV,
                    f"size={4 * self.file_size_mb}m,mode=1777")
             try:
-                os.mkdir(sandbox, 0o711)
-                _mount(f"/proc/self/fd/{keep}", sandbox, "", MS_BIND | MS_REC)
+                for fd, path, writable in fds:
+                    os.makedirs(path, 0o755, exist_ok=True)
+                    _mount(f"/proc/self/fd/{fd}", path, "", MS_BIND | MS_REC)
+                    if not writable:
+                        _mount("none", path, "", MS_REMOUNT | MS_BIND | MS_RDONLY)
             except OSError:
-                _libc.umount2(parent.encode(), MNT_DETACH)  # a shared temp dir beats no sandbox
+                _libc.umount2(tmp.encode(), MNT_DETACH)  # a shared temp dir beats no sandbox
                 raise
         finally:
-            os.close(keep)
+            for fd, _, _ in fds:
+                os.close(fd)
 
     def preexec(self) -> None:
         """Runs in the child between fork and exec (the parent called setsid already)."""

@@ -166,7 +166,9 @@ class WorkerRunner:
         self.proc: subprocess.Popen | None = None
         self.lease: int | None = None
         self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
-        self.spec = spec = replace(spec, limits=replace(spec.limits, sandbox=str(self.root)))
+        home = os.path.dirname(os.path.dirname(os.path.abspath(spec.python)))
+        self.spec = spec = replace(spec, limits=replace(spec.limits, sandbox=str(self.root),
+                                                          python_home=home))
         self.harness = self.root / "harness"
         self.work = self.root / "work"
         self.capture = self.root / "capture.txt"
