@@ -40,7 +40,8 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
         isolation.kill_uid(uid)  # whatever a crashed grader left running under this uid
     limits = replace(spec.limits, isolated=use_isolated, uid=uid)
     spec = replace(spec, limits=limits)
-    runner = WorkerRunner(spec, "isolated" if use_isolated else "subprocess")
+    bind = use_isolated and isolation.needs_bound_python(spec.python)
+    runner = WorkerRunner(spec, "isolated" if use_isolated else "subprocess", bind_python=bind)
     runner.lease = lease  # closed with the runner: the uid is free again
     limits = runner.spec.limits
     report = {
@@ -54,6 +55,8 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
     }
     if use_isolated:
         report["uid"] = limits.uid
+    if bind:
+        report["python"] = "bound read-only into the sandbox (its folder is closed to other users)"
     elif why_not and level == "auto":
         report["why_not_isolated"] = why_not
     return runner, report

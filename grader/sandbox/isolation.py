@@ -14,9 +14,11 @@ import ctypes
 import ctypes.util
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,10 +76,21 @@ class Limits:
     want_netns: bool = True
     sandbox: str | None = None  # the worker's own folder; its parent becomes a private temp dir
     python_home: str | None = None  # a venv inside that temp dir is bound back, read-only
+    python_bind: str | None = None  # or bound here, when the sandbox uid cannot reach it
 
     def _mask(self) -> None:
         """In a fresh mount namespace: cover every hidden folder with an empty tmpfs, then
         give the worker a temp folder of its own (other submissions' files never show there)."""
+        home = None
+        if self.python_bind and self.python_home:  # opened first: the masks may cover it
+            home = os.open(self.python_home, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self._mask_with(home)
+        finally:
+            if home is not None:
+                os.close(home)
+
+    def _mask_with(self, home: int | None) -> None:
         _mount("none", "/", "", MS_REC | MS_PRIVATE)
         for path in self.hide:
             if os.path.isdir(path):
@@ -85,6 +98,9 @@ class Limits:
                        "size=4k,mode=000")
         if self.sandbox:
             self._private_tmp(os.path.dirname(self.sandbox))
+        if home is not None and self.python_bind:
+            _mount(f"/proc/self/fd/{home}", self.python_bind, "", MS_BIND | MS_REC)
+            _mount("none", self.python_bind, "", MS_REMOUNT | MS_BIND | MS_RDONLY)
 
     def _private_tmp(self, tmp: str) -> None:
         """Mount an empty tmpfs on ``tmp``; bind back the sandbox (and the Python, if it lives
@@ -188,8 +204,45 @@ def kill_uid(uid: int) -> None:
 _probe_cache: dict[tuple, str | None] = {}
 
 
+def _try_isolated(python: str, bind: bool) -> str | None:
+    """Run numpy as the spare sandbox uid; None when it works, else the last error line."""
+    limits = Limits(isolated=True, uid=sandbox_uid(SANDBOX_UID_SPAN - 1), memory_mb=4096)
+    sandbox = None
+    if bind:
+        sandbox = tempfile.mkdtemp(prefix="grader-sandbox-")
+        os.chmod(sandbox, 0o711)
+        os.mkdir(os.path.join(sandbox, "python"), 0o755)
+        home, python = bound_python(python, sandbox)
+        limits.python_home, limits.python_bind = home, os.path.join(sandbox, "python")
+    try:
+        proc = subprocess.run(
+            [python, "-I", "-c", "import numpy, socket; socket.create_connection"],
+            preexec_fn=limits.preexec, start_new_session=True, capture_output=True,
+            timeout=60, env={"PATH": "/usr/bin:/bin"}, cwd="/",
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"could not start an isolated process: {exc}"
+    finally:
+        if sandbox:
+            shutil.rmtree(sandbox, ignore_errors=True)
+    if proc.returncode == 0:
+        return None
+    err = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
+    return err[0] if err else f"exit status {proc.returncode}"
+
+
+def bound_python(python: str, sandbox: str) -> tuple[str, str]:
+    """(the venv folder, the path its Python has once that folder is bound at sandbox/python)."""
+    home = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    return home, os.path.join(sandbox, "python", os.path.relpath(os.path.abspath(python), home))
+
+
 def why_not_isolated(python: str = sys.executable) -> str | None:
-    """None when the isolated level works here, else the reason it does not."""
+    """None when the isolated level works here, else the reason it does not.
+
+    A venv in a folder the sandbox uid cannot enter (a checkout under /root) is tried a second
+    way: bound read-only into the worker's sandbox, where that uid can reach it.
+    """
     key = ("isolated", python)
     if key in _probe_cache:
         return _probe_cache[key]
@@ -197,22 +250,20 @@ def why_not_isolated(python: str = sys.executable) -> str | None:
     if not is_root():
         reason = "the grader is not running as root, so it cannot drop to another user"
     else:
-        limits = Limits(isolated=True, uid=sandbox_uid(SANDBOX_UID_SPAN - 1), memory_mb=4096)
-        try:
-            proc = subprocess.run(
-                [python, "-I", "-c", "import numpy, socket; socket.create_connection"],
-                preexec_fn=limits.preexec, start_new_session=True, capture_output=True,
-                timeout=60, env={"PATH": "/usr/bin:/bin"}, cwd="/",
-            )
-            if proc.returncode != 0:
-                err = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
-                reason = (f"an unprivileged user cannot run {python} "
-                          f"({err[0] if err else proc.returncode}); make the virtual "
-                          "environment from a system Python in a world-readable folder")
-        except (OSError, subprocess.SubprocessError) as exc:
-            reason = f"could not start an isolated process: {exc}"
+        direct = _try_isolated(python, bind=False)
+        is_venv = os.path.exists(os.path.join(bound_python(python, "/")[0], "pyvenv.cfg"))
+        if direct is not None and is_venv and _try_isolated(python, bind=True) is None:
+            _probe_cache[("bind", python)] = "yes"
+        elif direct is not None:
+            reason = (f"an unprivileged user cannot run {python} ({direct}); make the virtual "
+                      "environment from a system Python (/usr/bin/python3)")
     _probe_cache[key] = reason
     return reason
+
+
+def needs_bound_python(python: str = sys.executable) -> bool:
+    """True when the isolated level works only with the venv bound into the sandbox."""
+    return why_not_isolated(python) is None and ("bind", python) in _probe_cache
 
 
 def _holds(limits: Limits, code: str, key: tuple, python: str) -> bool:

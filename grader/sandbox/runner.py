@@ -161,14 +161,19 @@ def scrubbed_env(home: str) -> dict[str, str]:
 class WorkerRunner:
     """The sandboxed runner: one worker process per submission, reused across probes."""
 
-    def __init__(self, spec: WorkerSpec, level: str):
-        self.spec, self.level = spec, level
+    def __init__(self, spec: WorkerSpec, level: str, bind_python: bool = False):
+        """``bind_python``: the sandbox uid cannot reach the venv where it is, so it is bound
+        read-only into the sandbox (as ``python/``) and the worker runs it from there."""
+        self.level = level
         self.proc: subprocess.Popen | None = None
         self.lease: int | None = None
         self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
-        home = os.path.dirname(os.path.dirname(os.path.abspath(spec.python)))
-        self.spec = spec = replace(spec, limits=replace(spec.limits, sandbox=str(self.root),
-                                                          python_home=home))
+        home, python = isolation.bound_python(spec.python, str(self.root))
+        if not bind_python:
+            python = spec.python
+        limits = replace(spec.limits, sandbox=str(self.root), python_home=home,
+                         python_bind=str(self.root / "python") if bind_python else None)
+        self.spec = spec = replace(spec, python=python, limits=limits)
         self.harness = self.root / "harness"
         self.work = self.root / "work"
         self.capture = self.root / "capture.txt"
@@ -176,6 +181,8 @@ class WorkerRunner:
 
     def _prepare(self) -> None:
         self.harness.mkdir()
+        if self.spec.limits.python_bind:
+            os.mkdir(self.spec.limits.python_bind, 0o755)
         here = Path(worker.__file__).parent
         shutil.copy(here / "worker.py", self.harness / "_grader_worker.py")
         shutil.copy(Path(codec.__file__), self.harness / "_grader_codec.py")
