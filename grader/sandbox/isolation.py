@@ -36,6 +36,7 @@ MS_PRIVATE = 1 << 18
 
 SANDBOX_UID_BASE = 61000  # one uid per worker slot, so process limits and kills stay separate
 SANDBOX_UID_SPAN = 2000
+LEASE_DIR = "/run/grader-uid-leases"  # one place per machine, whatever TMPDIR says
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -74,7 +75,7 @@ class Limits:
     uid: int | None = None
     hide: list[str] = field(default_factory=list)
     want_netns: bool = True
-    sandbox: str | None = None  # the worker's own folder; its parent becomes a private temp dir
+    sandbox: str | None = None  # the worker's own folder; /tmp and its parent become private
     python_home: str | None = None  # a venv inside that temp dir is bound back, read-only
     python_bind: str | None = None  # or bound here, when the sandbox uid cannot reach it
 
@@ -97,7 +98,8 @@ class Limits:
                 _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
                        "size=4k,mode=000")
         if self.sandbox:
-            self._private_tmp(os.path.dirname(self.sandbox))
+            for tmp in _outermost({"/tmp", os.path.dirname(self.sandbox)}):
+                self._private_tmp(tmp)
         if home is not None and self.python_bind:
             _mount(f"/proc/self/fd/{home}", self.python_bind, "", MS_BIND | MS_REC)
             _mount("none", self.python_bind, "", MS_REMOUNT | MS_BIND | MS_RDONLY)
@@ -155,6 +157,12 @@ class Limits:
             os.setuid(self.uid)
 
 
+def _outermost(folders: set[str]) -> list[str]:
+    """The folders that lie inside none of the others (a tmpfs on those covers the rest)."""
+    real = {os.path.normpath(f) for f in folders if os.path.isdir(f)} - {"/"}
+    return sorted(f for f in real if not any(f.startswith(o + "/") for o in real))
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
 
@@ -170,9 +178,8 @@ def lease_uid(start: int = 0) -> tuple[int, int]:
     when the process dies), so concurrent batches never share a uid or kill each other's workers.
     """
     import fcntl
-    import tempfile
 
-    folder = os.path.join(tempfile.gettempdir(), "grader-uid-leases")
+    folder = LEASE_DIR if os.path.isdir(os.path.dirname(LEASE_DIR)) else "/tmp/grader-uid-leases"
     os.makedirs(folder, mode=0o700, exist_ok=True)
     for i in range(SANDBOX_UID_SPAN - 1):  # the last uid is kept for why_not_isolated()
         uid = sandbox_uid((start + i) % (SANDBOX_UID_SPAN - 1))
@@ -290,7 +297,10 @@ def has_private_tmp(limits: Limits, python: str = sys.executable) -> bool:
     if not limits.sandbox:
         return False
     parent, name = os.path.split(limits.sandbox)
-    code = f"import os,sys; sys.exit(os.listdir({parent!r}) != [{name!r}])"
+    mine = {name}  # and a venv in the temp dir, bound back: its top folder shows too
+    if limits.python_home and limits.python_home.startswith(parent.rstrip("/") + "/"):
+        mine.add(os.path.relpath(limits.python_home, parent).split(os.sep)[0])
+    code = f"import os,sys; sys.exit(not set(os.listdir({parent!r})) <= {mine!r})"
     return _holds(limits, code, ("tmp", limits.isolated, parent, python), python)
 
 

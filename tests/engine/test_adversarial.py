@@ -118,9 +118,15 @@ CASES = [
          # write, it can write (as root: everything), so only the isolated level can defend this
          needs_isolation=True),
     Case("list_the_temp_folder", """
-        import os
+        import os, sys
         mine = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        seen = sorted(set(os.listdir(os.path.dirname(mine))) - {os.path.basename(mine)})
+        tmp = os.path.dirname(mine)
+        ok = {os.path.basename(mine)}  # and the venv, bound back when the checkout is in there
+        if sys.prefix.startswith(tmp + "/"):
+            ok.add(os.path.relpath(sys.prefix, tmp).split("/")[0])
+        seen = sorted(set(os.listdir(tmp)) - ok)
+        top = lambda p: p.split("/")[2] if p.startswith("/tmp/") else None  # noqa: E731
+        seen += sorted(set(os.listdir("/tmp")) - {top(tmp), top(sys.prefix)})
         if seen:
             raise SystemExit("other temp files are visible: " + ", ".join(seen[:20]))""",
          (100, 100), needs_isolation=True),
@@ -305,13 +311,16 @@ def batch(a1, request):
         for name, text in (case.files or {}).items():
             (folder / name).write_text(text)
     uid = 65534 if as_user else os.getuid()
-    jobs = os.path.join(tempfile.gettempdir(), f"grader-jobs-{uid}")
+    tmpdir = tmp / "tmp"  # the batch's own TMPDIR: other graders on this machine do not count
+    tmpdir.mkdir()
+    os.chmod(tmpdir, 0o1777)
+    jobs = os.path.join(tmpdir, f"grader-jobs-{uid}")
 
     def job_dirs() -> set[str]:
         return set(os.listdir(jobs)) if os.path.isdir(jobs) else set()
 
-    before, before_jobs = set(os.listdir(tempfile.gettempdir())), job_dirs()
     os.environ["GRADESCOPE_API_TOKEN"] = SECRET
+    os.environ["TMPDIR"] = str(tmpdir)
     try:
         start = time.monotonic()
         args = ["grade", "a1", str(subs_dir), "--out", str(out), "--jobs", "2", "--timeout", "2"]
@@ -320,16 +329,16 @@ def batch(a1, request):
                 [shutil.which("runuser"), "-u", "nobody", "--", sys.executable, "-m", "grader.cli", *args],
                 cwd=ROOT, capture_output=True, text=True, timeout=900,
                 env={"PATH": "/usr/bin:/bin", "HOME": str(tmp), "GRADER_ROOT": str(ROOT),
-                     "GRADESCOPE_API_TOKEN": SECRET})
+                     "GRADESCOPE_API_TOKEN": SECRET, "TMPDIR": str(tmpdir)})
         else:
             proc = run_cli(*args)
         elapsed = time.monotonic() - start
     finally:
         os.environ.pop("GRADESCOPE_API_TOKEN", None)
+        os.environ.pop("TMPDIR", None)
         stop.set()
     time.sleep(max(0.0, 9 - elapsed))  # the daemon would have written its marker by now
-    left = {p for p in set(os.listdir(tempfile.gettempdir())) - before
-            if p.startswith("grader-sandbox-")} | (job_dirs() - before_jobs)
+    left = {p for p in os.listdir(tmpdir) if p.startswith("grader-sandbox-")} | job_dirs()
     yield out, proc, marker, left, as_user
     for s in (srv4, srv6):
         if s is not None:
