@@ -44,6 +44,7 @@ class Case:
     where: str = "threshold_unit"  # a function name, or "import"
     needs_isolation: bool = False
     files: dict[str, str] | None = None
+    needs_private_tmp: bool = False  # runs wherever the report says `temp_dir: private`
 
 
 CASES = [
@@ -129,7 +130,7 @@ CASES = [
         seen += sorted(set(os.listdir("/tmp")) - {top(tmp), top(sys.prefix)})
         if seen:
             raise SystemExit("other temp files are visible: " + ", ".join(seen[:20]))""",
-         (100, 100), needs_isolation=True),
+         (100, 100), needs_private_tmp=True),
     Case("daemon_outlives_probe", """
         import os, time
         if os.fork() == 0:
@@ -365,6 +366,8 @@ def test_attack_gains_nothing_and_is_explained(batch, case):
                     + ("graded as an ordinary user" if as_user else str(isolation.why_not_isolated())))
     res = read_results(out, case.name)
     jsonschema.validate(res, SCHEMA)
+    if case.needs_private_tmp and res["extra_data"]["isolation"].get("temp_dir") != "private":
+        pytest.skip("the report says this machine gives workers no private temp folder")
     low, high = case.score
     outputs = "\n".join(t["output"] for t in res["tests"])
     assert low <= res["score"] <= high, outputs[:3000]
