@@ -43,15 +43,15 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
     bind = use_isolated and isolation.needs_bound_python(spec.python)
     runner = WorkerRunner(spec, "isolated" if use_isolated else "subprocess", bind_python=bind)
     runner.lease = lease  # closed with the runner: the uid is free again
-    limits = runner.spec.limits
+    limits, python = runner.spec.limits, runner.spec.python  # measured as the worker runs
     report = {
         "level": runner.level,
-        "network": "none" if isolation.has_private_network(limits, spec.python) else "available",
+        "network": "none" if isolation.has_private_network(limits, python) else "available",
         "memory_mb": limits.memory_mb,
         "timeout_s": spec.timeout,
-        "hidden_paths": "unreadable" if isolation.hides_paths(limits, spec.python)
+        "hidden_paths": "unreadable" if isolation.hides_paths(limits, python)
         else "readable (same user)",
-        "temp_dir": "private" if isolation.has_private_tmp(limits, spec.python) else "shared",
+        "temp_dir": "private" if isolation.has_private_tmp(limits, python) else "shared",
     }
     if use_isolated:
         report["uid"] = limits.uid

@@ -64,3 +64,6 @@ def test_a_venv_others_cannot_enter_is_bound_into_the_sandbox(a1, closed_venv):
         runner.close()
     assert outcome.ok, outcome.explain()
     assert report["level"] == "isolated" and "bound" in report["python"]
+    # the bind needs the worker's mount namespace, so everything else that one gives holds too
+    assert (report["network"], report["hidden_paths"], report["temp_dir"]) == (
+        "none", "unreadable", "private")
