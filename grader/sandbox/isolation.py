@@ -107,7 +107,8 @@ class Limits:
     def _private_tmp(self, tmp: str) -> None:
         """Mount an empty tmpfs on ``tmp``; bind back the sandbox (and the Python, if it lives
         there: a checkout in /tmp), each at its own path, so absolute paths keep working."""
-        keep = [(p, p == self.sandbox) for p in (self.sandbox, self.python_home)
+        home = None if self.python_bind else self.python_home  # a bound venv runs from the sandbox
+        keep = [(p, p == self.sandbox) for p in (self.sandbox, home)
                 if p and p.startswith(tmp.rstrip("/") + "/")]
         fds = [(os.open(p, os.O_RDONLY | os.O_DIRECTORY), p, writable) for p, writable in keep]
         try:
@@ -298,7 +299,7 @@ def has_private_tmp(limits: Limits, python: str = sys.executable) -> bool:
         return False
     parent, name = os.path.split(limits.sandbox)
     mine = {name}  # and a venv in the temp dir, bound back: its top folder shows too
-    if limits.python_home and limits.python_home.startswith(parent.rstrip("/") + "/"):
+    if limits.python_home and not limits.python_bind and limits.python_home.startswith(parent.rstrip("/") + "/"):
         mine.add(os.path.relpath(limits.python_home, parent).split(os.sep)[0])
     code = f"import os,sys; sys.exit(not set(os.listdir({parent!r})) <= {mine!r})"
     return _holds(limits, code, ("tmp", limits.isolated, parent, python), python)
