@@ -299,8 +299,9 @@ def has_private_tmp(limits: Limits, python: str = sys.executable) -> bool:
         return False
     parent, name = os.path.split(limits.sandbox)
     mine = {name}  # and a venv in the temp dir, bound back: its top folder shows too
-    if limits.python_home and not limits.python_bind and limits.python_home.startswith(parent.rstrip("/") + "/"):
-        mine.add(os.path.relpath(limits.python_home, parent).split(os.sep)[0])
+    home = None if limits.python_bind else limits.python_home
+    if home and home.startswith(parent.rstrip("/") + "/"):
+        mine.add(os.path.relpath(home, parent).split(os.sep)[0])
     code = f"import os,sys; sys.exit(not set(os.listdir({parent!r})) <= {mine!r})"
     return _holds(limits, code, ("tmp", limits.isolated, parent, python), python)
 
