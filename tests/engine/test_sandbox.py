@@ -67,3 +67,18 @@ def test_a_venv_others_cannot_enter_is_bound_into_the_sandbox(a1, closed_venv):
     # the bind needs the worker's mount namespace, so everything else that one gives holds too
     assert (report["network"], report["hidden_paths"], report["temp_dir"]) == (
         "none", "unreadable", "private")
+
+
+def test_private_tmp_mounts_cover_each_folder_once(tmp_path):
+    inner = tmp_path / "a" / "b"
+    inner.mkdir(parents=True)
+    other = tmp_path / "c"
+    other.mkdir()
+    assert isolation._outermost({str(inner), str(tmp_path / "a"), str(other)}) == sorted(
+        [str(tmp_path / "a"), str(other)])
+    assert isolation._outermost({"/", str(tmp_path / "missing")}) == []
+
+
+def test_a_bound_python_keeps_its_place_in_the_venv():
+    home, python = isolation.bound_python("/srv/course/.venv/bin/python", "/tmp/grader-sandbox-x")
+    assert (home, python) == ("/srv/course/.venv", "/tmp/grader-sandbox-x/python/bin/python")
