@@ -23,6 +23,7 @@ from typing import Any
 
 from grader import notebook, results
 from grader.assignments import Assignment, fingerprint
+from grader.sandbox import isolation as sandbox_isolation
 
 GRADING_INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
 
@@ -124,6 +125,8 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
             "assignment": assignment.name, "root": str(assignment.root),
             "submission": str(folder), "results": str(result_path),
             "isolation": isolation, "slot": slot, "cache": str(cache) if cache else None,
+            "isolation_facts": sandbox_isolation.known_facts()
+            if isolation in ("auto", "isolated") else None,
             "hide": [str(out_dir.resolve()), str(jobs_root), *(hide or [])], "timeout": timeout,
             "extra": {"submission": sub.name, **graded, **(extra or {})},
         }

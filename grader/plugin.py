@@ -24,7 +24,7 @@ from grader import codec, results
 from grader.assignments import Assignment, find, fingerprint
 from grader.checks import GradingFailure
 from grader.sandbox import InProcessRunner, ProbeOutcome, Runner, WorkerSpec, open_runner
-from grader.sandbox.isolation import Limits, hidden_paths
+from grader.sandbox.isolation import Limits, hidden_paths, reuse_facts
 
 STDOUT_LIMIT = 3000
 _SESSION = pytest.StashKey["GradingSession"]()
@@ -112,6 +112,9 @@ class GradingSession:
             data_files=[a.tests_dir / d for d in a.data_files], forbidden=a.forbidden_imports,
             timeout=float(self.spec.get("timeout") or a.timeout), limits=limits,
         )
+        facts = self.spec.get("isolation_facts")
+        if facts and facts.get("python") == spec.python:
+            reuse_facts(facts)
         runner, self.isolation = open_runner(spec, self.spec.get("isolation", "auto"),
                                              slot=int(self.spec.get("slot", 0)))
         return runner

@@ -269,6 +269,20 @@ def why_not_isolated(python: str = sys.executable) -> str | None:
     return reason
 
 
+def known_facts(python: str = sys.executable) -> dict:
+    """What the isolated-level trial found, for the grading processes of a batch to reuse (the
+    trial imports numpy as another uid: about 0.14 s here, once per batch instead of per job)."""
+    return {"python": python, "why_not_isolated": why_not_isolated(python),
+            "bind": needs_bound_python(python)}
+
+
+def reuse_facts(facts: dict) -> None:
+    """Take what the batch's parent measured (see known_facts) instead of measuring again."""
+    _probe_cache[("isolated", facts["python"])] = facts["why_not_isolated"]
+    if facts["bind"]:
+        _probe_cache[("bind", facts["python"])] = "yes"
+
+
 def needs_bound_python(python: str = sys.executable) -> bool:
     """True when the isolated level works only with the venv bound into the sandbox."""
     return why_not_isolated(python) is None and ("bind", python) in _probe_cache
