@@ -58,17 +58,11 @@ def _docker_available(image: str) -> str | None:
 def _grade_in_docker(a: assignments.Assignment, folder: Path, image: str) -> tuple[float, float]:
     """Grade one submission in the image under Gradescope's limits: (seconds, peak MB)."""
     import docker
-    from grader.docker_backend import GRADESCOPE_MEMORY, GRADESCOPE_NANO_CPUS
+    from grader.docker_backend import start_container
 
-    client = docker.from_env()
     with tempfile.TemporaryDirectory(prefix="grader-bench-dk-") as res:
         start = time.perf_counter()
-        c = client.containers.run(
-            image, "/autograder/run_autograder", detach=True, network_mode="none",
-            mem_limit=GRADESCOPE_MEMORY, memswap_limit=GRADESCOPE_MEMORY,
-            nano_cpus=GRADESCOPE_NANO_CPUS, environment={"GRADER_ASSIGNMENT": a.name},
-            volumes={str(folder): {"bind": "/autograder/submission", "mode": "ro"},
-                     res: {"bind": "/autograder/results", "mode": "rw"}})
+        c = start_container(docker.from_env(), a, folder, Path(res), image=image)
         peak = 0.0
         try:
             while c.status != "exited":

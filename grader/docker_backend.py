@@ -20,6 +20,18 @@ GRADESCOPE_MEMORY = "768m"
 GRADESCOPE_NANO_CPUS = 500_000_000
 
 
+def start_container(client: Any, a: Assignment, submission: Path, results_dir: Path, *,
+                    image: str, memory: str = GRADESCOPE_MEMORY,
+                    nano_cpus: int = GRADESCOPE_NANO_CPUS) -> Any:
+    """Start run_autograder on one submission folder, results into results_dir (detached)."""
+    return client.containers.run(
+        image, "/autograder/run_autograder", detach=True, network_mode="none",
+        mem_limit=memory, memswap_limit=memory, nano_cpus=nano_cpus,
+        environment={"GRADER_ASSIGNMENT": a.name},
+        volumes={str(submission): {"bind": "/autograder/submission", "mode": "ro"},
+                 str(results_dir): {"bind": "/autograder/results", "mode": "rw"}})
+
+
 def grade_one(a: Assignment, sub: Any, out_dir: Path, *, image: str = "dlgrader:latest",
               memory: str = GRADESCOPE_MEMORY, nano_cpus: int = GRADESCOPE_NANO_CPUS,
               timeout: float | None = None) -> dict[str, Any]:
@@ -35,13 +47,8 @@ def grade_one(a: Assignment, sub: Any, out_dir: Path, *, image: str = "dlgrader:
     try:
         folder, _ = stage(a, sub, work)
         (work / "results").mkdir()
-        client = docker.from_env()
-        container = client.containers.run(
-            image, "/autograder/run_autograder", detach=True, network_mode="none",
-            mem_limit=memory, memswap_limit=memory, nano_cpus=nano_cpus,
-            environment={"GRADER_ASSIGNMENT": a.name},
-            volumes={str(folder): {"bind": "/autograder/submission", "mode": "ro"},
-                     str(work / "results"): {"bind": "/autograder/results", "mode": "rw"}})
+        container = start_container(docker.from_env(), a, folder, work / "results", image=image,
+                                    memory=memory, nano_cpus=nano_cpus)
         problem = None
         try:
             status = container.wait(timeout=timeout or a.total_timeout + 60)

@@ -46,8 +46,7 @@ def layout(chosen: list[Assignment], dest: Path, warm_cache: bool = True) -> Pat
     dest.mkdir(parents=True)
     engine = Path(__file__).resolve().parent
     _copy_tree(engine, dest / "grader")
-    for name in ("bench.py",):
-        (dest / "grader" / name).unlink(missing_ok=True)
+    (dest / "grader" / "bench.py").unlink(missing_ok=True)
     reqs = list(BASE_REQUIREMENTS)
     for a in chosen:
         _copy_tree(a.reference_dir, dest / "reference" / a.name)

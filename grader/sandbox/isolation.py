@@ -76,55 +76,57 @@ class Limits:
     hide: list[str] = field(default_factory=list)
     want_netns: bool = True
     sandbox: str | None = None  # the worker's own folder; /tmp and its parent become private
-    python_home: str | None = None  # a venv inside that temp dir is bound back, read-only
+    python_home: str | None = None  # the worker's venv: bound back read-only if in a temp root
     python_bind: str | None = None  # or bound here, when the sandbox uid cannot reach it
 
+    def _temp_roots(self) -> list[str]:
+        """The folders emptied for the worker: /tmp and the one its sandbox lives in."""
+        return _outermost({"/tmp", os.path.dirname(self.sandbox)}) if self.sandbox else []
+
+    def _binds(self) -> list[tuple[str, str, bool]]:
+        """(folder, where the worker sees it, writable): what shows again once the temp roots
+        are emptied: the sandbox, and the venv (at ``python_bind``, or in place when it lives in
+        a temp root, e.g. a checkout in /tmp). One rule, for the mounts and for has_private_tmp."""
+        roots = self._temp_roots()
+
+        def inside(p: str) -> bool:
+            return any(p.startswith(r + "/") for r in roots)
+
+        binds = [(self.sandbox, self.sandbox, True)] if self.sandbox and inside(self.sandbox) else []
+        if self.python_home and self.python_bind:
+            binds.append((self.python_home, self.python_bind, False))
+        elif self.python_home and inside(self.python_home):
+            binds.append((self.python_home, self.python_home, False))
+        return binds
+
     def _mask(self) -> None:
-        """In a fresh mount namespace: cover every hidden folder with an empty tmpfs, then
-        give the worker a temp folder of its own (other submissions' files never show there)."""
-        home = None
-        if self.python_bind and self.python_home:  # opened first: the masks may cover it
-            home = os.open(self.python_home, os.O_RDONLY | os.O_DIRECTORY)
+        """In a fresh mount namespace: cover every hidden folder with an empty tmpfs, give the
+        worker temp folders of its own (other submissions' files never show there), and bind
+        back what it needs. The bound folders are opened first: the mounts may cover them."""
+        binds = self._binds()
+        fds = [os.open(src, os.O_RDONLY | os.O_DIRECTORY) for src, _, _ in binds]
         try:
-            self._mask_with(home)
-        finally:
-            if home is not None:
-                os.close(home)
-
-    def _mask_with(self, home: int | None) -> None:
-        _mount("none", "/", "", MS_REC | MS_PRIVATE)
-        for path in self.hide:
-            if os.path.isdir(path):
-                _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
-                       "size=4k,mode=000")
-        if self.sandbox:
-            for tmp in _outermost({"/tmp", os.path.dirname(self.sandbox)}):
-                self._private_tmp(tmp)
-        if home is not None and self.python_bind:
-            _mount(f"/proc/self/fd/{home}", self.python_bind, "", MS_BIND | MS_REC)
-            _mount("none", self.python_bind, "", MS_REMOUNT | MS_BIND | MS_RDONLY)
-
-    def _private_tmp(self, tmp: str) -> None:
-        """Mount an empty tmpfs on ``tmp``; bind back the sandbox (and the Python, if it lives
-        there: a checkout in /tmp), each at its own path, so absolute paths keep working."""
-        home = None if self.python_bind else self.python_home  # a bound venv runs from the sandbox
-        keep = [(p, p == self.sandbox) for p in (self.sandbox, home)
-                if p and p.startswith(tmp.rstrip("/") + "/")]
-        fds = [(os.open(p, os.O_RDONLY | os.O_DIRECTORY), p, writable) for p, writable in keep]
-        try:
-            _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV,
-                   f"size={4 * self.file_size_mb}m,mode=1777")
+            _mount("none", "/", "", MS_REC | MS_PRIVATE)
+            for path in self.hide:
+                if os.path.isdir(path):
+                    _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                           "size=4k,mode=000")
+            roots = self._temp_roots()
+            for tmp in roots:
+                _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV,
+                       f"size={4 * self.file_size_mb}m,mode=1777")
             try:
-                for fd, path, writable in fds:
-                    os.makedirs(path, 0o755, exist_ok=True)
-                    _mount(f"/proc/self/fd/{fd}", path, "", MS_BIND | MS_REC)
+                for fd, (_, target, writable) in zip(fds, binds):
+                    os.makedirs(target, 0o755, exist_ok=True)
+                    _mount(f"/proc/self/fd/{fd}", target, "", MS_BIND | MS_REC)
                     if not writable:
-                        _mount("none", path, "", MS_REMOUNT | MS_BIND | MS_RDONLY)
+                        _mount("none", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY)
             except OSError:
-                _libc.umount2(tmp.encode(), MNT_DETACH)  # a shared temp dir beats no sandbox
+                for tmp in roots:  # a shared temp dir beats no sandbox
+                    _libc.umount2(tmp.encode(), MNT_DETACH)
                 raise
         finally:
-            for fd, _, _ in fds:
+            for fd in fds:
                 os.close(fd)
 
     def preexec(self) -> None:
@@ -239,9 +241,14 @@ def _try_isolated(python: str, bind: bool) -> str | None:
     return err[0] if err else f"exit status {proc.returncode}"
 
 
+def venv_home(python: str) -> str:
+    """The folder of the venv (or installation) whose bin/ holds this Python."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(python)))
+
+
 def bound_python(python: str, sandbox: str) -> tuple[str, str]:
     """(the venv folder, the path its Python has once that folder is bound at sandbox/python)."""
-    home = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    home = venv_home(python)
     return home, os.path.join(sandbox, "python", os.path.relpath(os.path.abspath(python), home))
 
 
@@ -259,7 +266,7 @@ def why_not_isolated(python: str = sys.executable) -> str | None:
         reason = "the grader is not running as root, so it cannot drop to another user"
     else:
         direct = _try_isolated(python, bind=False)
-        is_venv = os.path.exists(os.path.join(bound_python(python, "/")[0], "pyvenv.cfg"))
+        is_venv = os.path.exists(os.path.join(venv_home(python), "pyvenv.cfg"))
         if direct is not None and is_venv and _try_isolated(python, bind=True) is None:
             _probe_cache[("bind", python)] = "yes"
         elif direct is not None:
@@ -308,14 +315,13 @@ def has_private_network(limits: Limits, python: str = sys.executable) -> bool:
 
 
 def has_private_tmp(limits: Limits, python: str = sys.executable) -> bool:
-    """True when a worker's temp folder holds nothing but its own sandbox."""
+    """True when a worker's temp folder holds nothing but its own sandbox (and what is bound
+    back there: a venv that lives in it)."""
     if not limits.sandbox:
         return False
-    parent, name = os.path.split(limits.sandbox)
-    mine = {name}  # and a venv in the temp dir, bound back: its top folder shows too
-    home = None if limits.python_bind else limits.python_home
-    if home and home.startswith(parent.rstrip("/") + "/"):
-        mine.add(os.path.relpath(home, parent).split(os.sep)[0])
+    parent = os.path.dirname(limits.sandbox)
+    mine = {os.path.relpath(target, parent).split(os.sep)[0]
+            for _, target, _ in limits._binds() if target.startswith(parent + "/")}
     code = f"import os,sys; sys.exit(not set(os.listdir({parent!r})) <= {mine!r})"
     return _holds(limits, code, ("tmp", limits.isolated, parent, python), python)
 

@@ -168,9 +168,8 @@ class WorkerRunner:
         self.proc: subprocess.Popen | None = None
         self.lease: int | None = None
         self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
-        home, python = isolation.bound_python(spec.python, str(self.root))
-        if not bind_python:
-            python = spec.python
+        home, bound = isolation.bound_python(spec.python, str(self.root))
+        python = bound if bind_python else spec.python
         limits = replace(spec.limits, sandbox=str(self.root), python_home=home,
                          python_bind=str(self.root / "python") if bind_python else None)
         self.spec = spec = replace(spec, python=python, limits=limits)
