@@ -11,7 +11,7 @@ A ?=
 S ?=
 JOBS ?= 2
 
-.PHONY: all venv grade test lint release bench docker clean
+.PHONY: all venv sysdeps grade test lint release bench docker clean
 
 all: test
 
@@ -25,7 +25,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-grade: $(STAMP)
+# bubblewrap: the workers' allowlist view of the machine (grader/sandbox/bwrap.py). Installed
+# when we are root on Debian/Ubuntu; elsewhere the grader reports the fallback it uses.
+sysdeps:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap) \
+	  >/dev/null 2>&1; } || echo "make: bubblewrap is not installed; workers get the fallback sandbox"
+
+grade: $(STAMP) sysdeps
 ifeq ($(A),)
 	@for dir in examples/submissions/*/; do \
 	  a=$$(basename $$dir); echo "== $$a"; \
@@ -38,7 +45,7 @@ endif
 lint: $(STAMP)
 	$(PY) -m ruff check grader tests reference
 
-test: $(STAMP) lint
+test: $(STAMP) sysdeps lint
 	$(PY) -m pytest tests/engine -q -ra
 	$(PY) -m grader.cli release --check
 
@@ -48,7 +55,7 @@ release: $(STAMP)
 clean:
 	rm -rf out build *.egg-info
 
-bench: $(STAMP)
+bench: $(STAMP) sysdeps
 	$(PY) -m grader.bench
 
 # The grading image. Without a reachable engine, start one (root: installs docker.io and

@@ -11,6 +11,12 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q && apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip
 fi
+# bubblewrap gives workers the allowlist view where the container may make namespaces (Docker's
+# default seccomp profile refuses them: then the trial says so and the uid fallback is used).
+if ! command -v bwrap >/dev/null && command -v apt-get >/dev/null; then
+  (export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q \
+    --no-install-recommends bubblewrap) >/dev/null 2>&1 || echo "setup: bubblewrap not installed"
+fi
 python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 if [ -n "${GRADER_WHEELS:-}" ] && ls "$GRADER_WHEELS"/*.whl >/dev/null 2>&1; then

@@ -1,9 +1,10 @@
 """`make bench`: what grading costs, measured here and now.
 
 For every assignment: the median wall time and the peak resident memory (largest process) of
-grading the reference through the CLI at each isolation level this machine allows, with the
-ratio of each level to `subprocess` measured in the same run; then batch throughput over copies
-of the reference at --jobs 1 and 2. Figures, not pass/fail: the machines are shared and noisy.
+grading the reference through the CLI with each sandbox this machine allows (the bubblewrap
+allowlist, the fallback without it, and the sandbox as it was before Sandbox v2, checked out
+from git), runs interleaved and the ratios taken in the same run; then batch throughput over
+copies of the reference at --jobs 1 and 2. Figures, not pass/fail: the machines are shared and noisy.
 It fails only when grading one submission would not fit Gradescope's default container
 (768 MB of memory, 10 minutes).
 """
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import assignments
@@ -28,18 +30,92 @@ GRADESCOPE_MEMORY_MB = 768
 GRADESCOPE_SECONDS = 600
 
 
-def _grade(a: assignments.Assignment, subs: Path, out: Path, level: str, jobs: int = 1
-           ) -> tuple[float, float]:
+SANDBOX_V1 = "b52bab2"  # the last commit before Sandbox v2 (issue 10), for the comparison
+
+
+@dataclass
+class Variant:
+    """One way of grading: a sandbox setting, or another checkout of the grader."""
+
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    tree: Path | None = None  # run this checkout's grader (cwd first on sys.path), not ours
+
+
+def _variants(tmp: Path) -> list[Variant]:
+    level = "isolated" if isolation.why_not_isolated() is None else "subprocess"
+    found = [Variant(f"{level}, " + ("bubblewrap" if isolation.sandbox_facts()["bwrap"]
+                                     else "no bubblewrap"))]
+    os.environ["DLGRADER_BWRAP"] = "0"
+    try:
+        if isolation.sandbox_facts()["why_not_isolated"] is None or not isolation.is_root():
+            found.append(Variant(f"{level}, fallback", {"DLGRADER_BWRAP": "0"}))
+    finally:
+        del os.environ["DLGRADER_BWRAP"]
+    old = tmp / "sandbox-v1"
+    root = Path(__file__).resolve().parent.parent
+    git = subprocess.run(f"mkdir -p {old} && git -C {root} archive {SANDBOX_V1} | tar -x -C {old}",
+                         shell=True, capture_output=True)
+    if git.returncode == 0:
+        found.append(Variant(f"before v2 ({SANDBOX_V1})", tree=old))
+    else:
+        print(f"  (no comparison with {SANDBOX_V1}: {git.stderr.decode().strip()[:120]})")
+    return found
+
+
+def _grade(a: assignments.Assignment, subs: Path, out: Path, variant: Variant | None = None,
+           jobs: int = 1) -> tuple[float, float]:
     """Run `grader grade` in a child; return (seconds, peak RSS of its largest process in MB)."""
+    variant = variant or Variant("default")
     cmd = [sys.executable, "-m", "grader.cli", "grade", a.name, str(subs), "--out", str(out),
-           "--isolation", level, "--jobs", str(jobs), "--regrade"]
+           "--jobs", str(jobs), "--regrade"]
+    env = {**os.environ, **variant.env}
+    if variant.tree:
+        env["GRADER_ROOT"] = str(variant.tree)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            cwd=variant.tree)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"grading failed: {' '.join(cmd)}")
     return seconds, usage.ru_maxrss / 1024
+
+
+BURNER = """
+import os as _os, time as _time
+for _ in range(6):  # CPU-burning children that outlive the import by a few seconds
+    if _os.fork() == 0:
+        _end = _time.monotonic() + 6
+        while _time.monotonic() < _end:
+            pass
+        _os._exit(0)
+_time.sleep(4)
+"""
+
+
+def _neighbour_slowdown(a: assignments.Assignment, tmp: Path, variant: Variant,
+                        repeat: int) -> float:
+    """How much longer a correct submission takes to grade beside one whose children burn
+    every core (--jobs 2), than alone: the median over ``repeat`` runs of with / alone."""
+    subs = tmp / "neighbour" / "subs"
+    shutil.rmtree(subs.parent, ignore_errors=True)
+    for name in ("aa_warm", "neighbour", "burner"):
+        shutil.copytree(a.reference_dir, subs / name)
+    source = subs / "burner" / a.module_file
+    source.write_text(source.read_text() + BURNER)
+    alone = subs.parent / "alone"
+    shutil.copytree(subs / "neighbour", alone / "neighbour")
+    out = subs.parent / "out"
+    ratios = []
+    for _ in range(repeat):
+        took = {}
+        for folder, jobs in ((alone, 1), (subs, 2)):
+            _grade(a, folder, out, variant, jobs)
+            res = json.loads((out / "neighbour" / "results.json").read_text())
+            took[jobs] = res["execution_time"]
+        ratios.append(took[2] / took[1])
+    return statistics.median(ratios)
 
 
 def _docker_available(image: str) -> str | None:
@@ -95,26 +171,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--copies", type=int, default=20)
     p.add_argument("--image", default="dlgrader:latest")
+    p.add_argument("--assignment", help="only this one (e.g. a1)")
     args = p.parse_args(argv)
-    levels = ["subprocess"] + (["isolated"] if isolation.why_not_isolated() is None else [])
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; levels: {', '.join(levels)};"
-          f" medians of {args.repeat} runs")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; medians of {args.repeat} "
+          "runs, the variants interleaved")
     too_big = []
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
-        for a in assignments.all_assignments():
+        variants = _variants(Path(tmp))
+        chosen = ([assignments.find(args.assignment)] if args.assignment
+                  else assignments.all_assignments())
+        for a in chosen:
             one = Path(tmp) / a.name / "one"
             shutil.copytree(a.reference_dir, one / "reference")
             print(f"\n{a.name}: grading the reference")
-            base = None
-            for level in levels:
-                runs = [_grade(a, one, Path(tmp) / "out", level) for _ in range(args.repeat)]
-                wall = statistics.median(r[0] for r in runs)
-                peak = max(r[1] for r in runs)
-                base = base or wall
-                print(f"  {level:10} wall {wall:6.2f} s  peak RSS {peak:6.0f} MB  "
-                      f"ratio to subprocess {wall / base:4.2f}")
-                if peak > GRADESCOPE_MEMORY_MB or wall > GRADESCOPE_SECONDS:
-                    too_big.append(f"{a.name} ({level}): {wall:.1f} s, {peak:.0f} MB")
+            runs: dict[str, list[tuple[float, float]]] = {v.name: [] for v in variants}
+            for _ in range(args.repeat):
+                for v in variants:
+                    runs[v.name].append(_grade(a, one, Path(tmp) / "out", v))
+            base = statistics.median(r[0] for r in runs[variants[-1].name])
+            for v in variants:
+                wall = statistics.median(r[0] for r in runs[v.name])
+                peak = max(r[1] for r in runs[v.name])
+                print(f"  {v.name:28} wall {wall:6.2f} s  peak RSS {peak:6.0f} MB  "
+                      f"ratio to {variants[-1].name}: {wall / base:4.2f}")
+                if v is variants[0] and (peak > GRADESCOPE_MEMORY_MB or wall > GRADESCOPE_SECONDS):
+                    too_big.append(f"{a.name} ({v.name}): {wall:.1f} s, {peak:.0f} MB")
             why = _docker_available(args.image)
             if why:
                 print(f"  docker     skipped: {why}")
@@ -126,12 +207,17 @@ def main(argv: list[str] | None = None) -> int:
                       f"0.5 CPU: Gradescope's default; median of 3)")
                 if peak > GRADESCOPE_MEMORY_MB or wall > GRADESCOPE_SECONDS:
                     too_big.append(f"{a.name} (docker): {wall:.1f} s, {peak:.0f} MB")
+            if a.module == "perceptron":
+                for v in variants:
+                    ratio = _neighbour_slowdown(a, Path(tmp), v, 3)
+                    print(f"  {v.name:28} a correct submission beside a CPU burner at --jobs 2: "
+                          f"{ratio:4.2f}x its time alone (median of 3)")
             _assignment_figures(a, args.repeat)
             many = Path(tmp) / a.name / "many"
             for i in range(args.copies):
                 shutil.copytree(a.reference_dir, many / f"copy{i:02d}")
             for jobs in (1, 2):
-                wall, _ = _grade(a, many, Path(tmp) / f"out-many-{jobs}", levels[-1], jobs)
+                wall, _ = _grade(a, many, Path(tmp) / f"out-many-{jobs}", jobs=jobs)
                 print(f"  batch of {args.copies} at --jobs {jobs}: {wall:6.1f} s, "
                       f"{60 * args.copies / wall:5.1f} submissions/minute")
     if too_big:

@@ -1,13 +1,16 @@
 """Assertions for judges, with failure messages a student can act on.
 
 Every helper raises ``GradingFailure`` (an AssertionError) whose message says what was compared and
-what was wrong: shape and dtype mismatches in words, the largest error and where it is. Values
-from the reference are printed only when ``show_expected`` is true (visible tests); hidden tests
-never leak them.
+what was wrong: shape and dtype mismatches in words, how many entries differ, where the first one
+is, the tolerance and the order of magnitude of the error. Values from the reference are printed
+only when ``show_expected`` is true (visible tests). A hidden test's message never holds a hidden
+value, nor the student's value next to an exact error (the student can print their own value, so
+the two together would give the hidden one back).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +19,18 @@ import numpy as np
 
 class GradingFailure(AssertionError):
     """A judge's verdict: the student's value is wrong, and the message says how."""
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+
+
+def _order(r: float) -> str:
+    """Only the nearest power of ten of an error: with the exact figure and their own value, a
+    student could work out the hidden value."""
+    if not math.isfinite(r):
+        return "not finite (an infinity on one side?)"
+    return f"about {10.0 ** round(math.log10(r)):.0e}" if r > 0 else "tiny"
 
 
 def _fmt(x: Any) -> str:
@@ -29,7 +44,7 @@ def as_array(got: Any, what: str) -> np.ndarray:
     try:
         arr = np.asarray(got)
     except (ValueError, TypeError):
-        raise GradingFailure(f"{what}: expected an array, got {type(got).__name__}") from None
+        raise GradingFailure(f"{what}: expected an array, got {_a(type(got).__name__)}") from None
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise GradingFailure(f"{what}: expected numbers, got {type(got).__name__} {got!r:.80}")
     return arr
@@ -69,7 +84,8 @@ def assert_allclose(
     atol: float = 1e-8,
     show_expected: bool = False,
 ) -> None:
-    """Compare arrays elementwise; on failure name the worst element, its index and its error."""
+    """Compare arrays elementwise; on failure say how many differ, where the first is, and the
+    error's order of magnitude (the exact figures only with ``show_expected``)."""
     want = np.asarray(want)
     arr = check_shape(got, want.shape, what)
     if arr.dtype.kind not in "biufc":
@@ -88,16 +104,20 @@ def assert_allclose(
         bad = ~((err <= tol) | (np.isnan(a) & np.isnan(b)) | (a == b))
     if not bad.any():
         return
-    flat = np.where(bad, np.nan_to_num(err, nan=np.inf, posinf=np.inf), -1.0)
-    idx = np.unravel_index(int(np.argmax(flat)), a.shape)
-    idx_s = tuple(int(i) for i in idx)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    with np.errstate(invalid="ignore"):
+        worst = rel_error(a[bad], b[bad])
     msg = (
-        f"{what}: {int(bad.sum())} of {bad.size} values differ; largest error "
-        f"{float(err[idx]):.3g} at index {idx_s} (got {a[idx]:.6g}); relative error "
-        f"{rel_error(a, b):.3g}"
+        f"{what}: {int(bad.sum())} of {bad.size} values differ from the expected ones by more than "
+        f"the tolerance (rtol {rtol:g}, atol {atol:g}), the first at index {first}; the largest "
+        f"relative error is {_order(worst)}"
     )
     if show_expected:
-        msg += f"\n  expected {_fmt(b)}\n  got      {_fmt(a)}"
+        flat = np.where(bad, np.nan_to_num(err, nan=np.inf, posinf=np.inf), -1.0)
+        idx = np.unravel_index(int(np.argmax(flat)), a.shape)
+        msg += (f"\n  largest error {float(err[idx]):.3g} at index {tuple(int(i) for i in idx)} "
+                f"(got {a[idx]:.6g}, expected {b[idx]:.6g})"
+                f"\n  expected {_fmt(b)}\n  got      {_fmt(a)}")
     raise GradingFailure(msg)
 
 
@@ -110,21 +130,21 @@ def assert_equal(got: Any, want: Any, what: str = "result", show_expected: bool 
         if np.any(bad):
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             msg = f"{what}: {int(np.sum(bad))} of {bad.size} entries wrong, first at index {first}"
-            msg += f" (got {arr[first].item()!r})"
-            if show_expected:
-                msg += f"\n  expected {_fmt(want_arr)}\n  got      {_fmt(arr)}"
+            if show_expected:  # hidden: with few possible values (labels), got gives want away
+                msg += (f" (got {arr[first].item()!r}, expected {want_arr[first].item()!r})"
+                        f"\n  expected {_fmt(want_arr)}\n  got      {_fmt(arr)}")
             raise GradingFailure(msg)
         return
     if type(got) is not type(want) and not (
         isinstance(want, (int, float)) and type(got) in (int, float) and type(want) is not bool
     ):
         raise GradingFailure(
-            f"{what}: expected a {type(want).__name__}, got {type(got).__name__}"
+            f"{what}: expected {_a(type(want).__name__)}, got {_a(type(got).__name__)}"
         )
     if got != want:
-        msg = f"{what}: wrong value (got {got!r:.200})"
-        if show_expected:
-            msg += f", expected {want!r:.200}"
+        msg = f"{what}: not the expected value"
+        if show_expected:  # hidden: a bool or a label would give the expected value away
+            msg += f" (got {got!r:.200}, expected {want!r:.200})"
         raise GradingFailure(msg)
 
 

@@ -53,6 +53,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
             paths += [d for d in sorted(export.iterdir()) if d.is_dir() and d.name in people]
         else:
             paths.append(p)
+    if args.backend == "local":
+        from grader.sandbox import refusal
+
+        why = refusal(args.isolation)
+        if why:
+            print(f"grader: cannot grade here: {why}", file=sys.stderr)
+            return 2
     subs = discover(a, paths)
     if not subs:
         print("no submissions found", file=sys.stderr)
@@ -186,10 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from grader.exports import ExportError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (assignments.UnknownAssignment, FileNotFoundError) as exc:
+    except (assignments.UnknownAssignment, FileNotFoundError, ExportError) as exc:
         print(f"grader: {exc}", file=sys.stderr)
         return 2
 

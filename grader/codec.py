@@ -8,8 +8,9 @@ decoder builds nothing but these plain types:
 
 numpy scalars become Python scalars and torch tensors become numpy arrays when *encoding* (that
 runs inside the worker). Everything else is refused with a message a student can act on. The
-decoder is the security boundary: it treats its input as hostile (size bounds, dtype whitelist,
-shape/byte-count agreement, nesting depth).
+decoder is the security boundary: it treats its input as hostile (size bounds, a budget of values
+and array bytes checked before anything is built, dtype whitelist, shape/byte-count agreement,
+nesting depth).
 
 This module is copied into the sandbox next to the worker, so it imports only the standard
 library and numpy.
@@ -29,6 +30,10 @@ import numpy as np
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_ITEMS = 2_000_000  # values one decode may build, unless the caller passes its own budget
+ITEM_BYTES = 100  # what one decoded value costs the decoding process (object, slot, GC header)
+_SCAN_CHUNK = 4 * 1024 * 1024
+_STRUCTURAL = tuple(b",[{:")  # the bytes that can precede a JSON value
 ALLOWED_DTYPES = frozenset(
     "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 "
     "float16 float32 float64 complex64 complex128".split()
@@ -98,44 +103,89 @@ def encode(value: Any) -> bytes:
     return data
 
 
-def _from_tagged(obj: dict) -> Any:
-    if len(obj) != 1:
-        raise CodecError("malformed message: untagged object")
-    (tag, body), = obj.items()
-    if tag == "$tuple" and type(body) is list:
-        return tuple(body)
-    if tag == "$dict" and type(body) is list:
-        if not all(type(p) is list and len(p) == 2 and type(p[0]) is str for p in body):
-            raise CodecError("malformed message: bad dict")
-        return dict(body)
-    if tag == "$bytes" and type(body) is str:
-        return base64.b64decode(body, validate=True)
-    if tag == "$float" and body in ("nan", "inf", "-inf"):
-        return float(body)
-    if tag == "$nd" and type(body) is list and len(body) == 3:
-        return _decode_array(*body)
-    raise CodecError(f"malformed message: bad tag {tag[:20]!r}")
+def items_budget(memory_mb: int) -> int:
+    """The max_items for a worker limited to memory_mb: decoding its reply in the trusted process
+    then builds no more than that limit could hold (ITEM_BYTES per value, as many array bytes)."""
+    return max(1, int(memory_mb)) * 1024 * 1024 // ITEM_BYTES
 
 
-def _decode_array(dtype: Any, shape: Any, data: Any) -> np.ndarray:
-    if dtype not in ALLOWED_DTYPES or type(shape) is not list or type(data) is not str:
-        raise CodecError("malformed array")
-    if not all(type(n) is int and n >= 0 for n in shape) or len(shape) > 32:
-        raise CodecError("malformed array shape")
-    raw = base64.b64decode(data, validate=True)
-    dt = np.dtype(dtype).newbyteorder("<")
-    if math.prod(shape) * dt.itemsize != len(raw):
-        raise CodecError("array data does not match its shape")
-    return np.frombuffer(raw, dtype=dt).astype(np.dtype(dtype), copy=True).reshape(shape)
+def count_items(data: bytes) -> int:
+    """An upper bound on the values json.loads would build from data, found without building any.
+
+    Past the first value, every element of an array follows a '[' or a ',', and every key and value
+    of an object a '{', a ',' or a ':'. Counting them inside strings too only overestimates (base64
+    has none). numpy compares 4 MB at a time: about 0.15 s for 256 MB, with 4 MB of scratch.
+    """
+    view, n = np.frombuffer(data, dtype=np.uint8), 1
+    for start in range(0, len(view), _SCAN_CHUNK):
+        chunk = view[start:start + _SCAN_CHUNK]
+        n += sum(int(np.count_nonzero(chunk == c)) for c in _STRUCTURAL)
+    return n
 
 
-def decode(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
-    """Rebuild a value from encode()'s output. Never runs code; raises CodecError on bad input."""
+class _Tags:
+    """object_hook for one decode: the tagged objects, and the bytes left for arrays and bytes."""
+
+    def __init__(self, binary_budget: int) -> None:
+        self.budget = self.limit = binary_budget
+
+    def _spend(self, nbytes: int) -> None:
+        self.budget -= nbytes
+        if self.budget < 0:
+            raise CodecError(f"the arrays in the result hold more than {self.limit:,} bytes "
+                             "(the limit); return smaller arrays")
+
+    def __call__(self, obj: dict) -> Any:
+        if len(obj) != 1:
+            raise CodecError("malformed message: untagged object")
+        (tag, body), = obj.items()
+        if tag == "$tuple" and type(body) is list:
+            return tuple(body)
+        if tag == "$dict" and type(body) is list:
+            if not all(type(p) is list and len(p) == 2 and type(p[0]) is str for p in body):
+                raise CodecError("malformed message: bad dict")
+            return dict(body)
+        if tag == "$bytes" and type(body) is str:
+            self._spend(len(body) // 4 * 3)
+            return base64.b64decode(body, validate=True)
+        if tag == "$float" and body in ("nan", "inf", "-inf"):
+            return float(body)
+        if tag == "$nd" and type(body) is list and len(body) == 3:
+            return self._array(*body)
+        raise CodecError(f"malformed message: bad tag {tag[:20]!r}")
+
+    def _array(self, dtype: Any, shape: Any, data: Any) -> np.ndarray:
+        if dtype not in ALLOWED_DTYPES or type(shape) is not list or type(data) is not str:
+            raise CodecError("malformed array")
+        if not all(type(n) is int and n >= 0 for n in shape) or len(shape) > 32:
+            raise CodecError("malformed array shape")
+        dt = np.dtype(dtype).newbyteorder("<")
+        nbytes = math.prod(shape) * dt.itemsize
+        if len(data) != (nbytes + 2) // 3 * 4:  # checked before anything is decoded
+            raise CodecError("array data does not match its shape")
+        self._spend(nbytes)
+        raw = base64.b64decode(data, validate=True)
+        if len(raw) != nbytes:
+            raise CodecError("array data does not match its shape")
+        return np.frombuffer(raw, dtype=dt).astype(np.dtype(dtype), copy=True).reshape(shape)
+
+
+def decode(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES, *, max_items: int = MAX_ITEMS) -> Any:
+    """Rebuild a value from encode()'s output. Never runs code; raises CodecError on bad input.
+
+    The budget is checked before anything is built: at most ``max_items`` values (count_items),
+    and at most ``max_items * ITEM_BYTES`` bytes of arrays and bytes in all.
+    """
     if len(data) > max_bytes:
         raise CodecError(f"message of {len(data)} bytes exceeds the limit of {max_bytes}")
+    items = count_items(data)
+    if items > max_items:
+        raise CodecError(f"the result has too many elements: about {items:,}, the limit is "
+                         f"{max_items:,}; return a numpy array rather than long lists")
     try:
         text = data.decode("utf-8")
-        return json.loads(text, object_hook=_from_tagged, parse_constant=_refuse_constant)
+        return json.loads(text, object_hook=_Tags(max_items * ITEM_BYTES),
+                          parse_constant=_refuse_constant)
     except CodecError:
         raise
     except (ValueError, RecursionError, TypeError) as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import notebook, results
+from grader import notebook, results, staging
 from grader.assignments import Assignment, fingerprint
 from grader.sandbox import isolation as sandbox_isolation
 
@@ -36,21 +37,25 @@ class Submission:
 
 def discover(assignment: Assignment, paths: list[Path]) -> list[Submission]:
     """Each path is one submission (a .py file, or a folder with the student's files) or a folder
-    of submissions (one per entry)."""
+    of submissions (one per entry). The paths given are the instructor's and are followed; an
+    entry of a batch folder is not: a link, FIFO or socket there is a submission that staging
+    turns into a graded zero saying why, so every entry gets a row."""
     subs: list[Submission] = []
     for p in paths:
-        if p.is_file():
-            subs.append(Submission(p.stem if p.suffix else p.name, p))
-        elif p.is_dir() and _is_one_submission(assignment, p):
-            subs.append(Submission(p.name, p))
-        elif p.is_dir():
+        if not os.path.lexists(p):
+            raise FileNotFoundError(f"no such submission: {p}")
+        if p.is_dir() and not _is_one_submission(assignment, p):
             for child in sorted(p.iterdir()):
                 if child.name.startswith(".") or child.name == "__pycache__":
                     continue
-                if child.is_dir() or child.suffix in (".py", ".ipynb"):
-                    subs.append(Submission(child.stem if child.is_file() else child.name, child))
+                mode = child.lstat().st_mode
+                if stat.S_ISDIR(mode):
+                    subs.append(Submission(child.name, child))
+                elif not stat.S_ISREG(mode) or child.suffix in (".py", ".ipynb"):
+                    subs.append(Submission(child.stem or child.name, child))
         else:
-            raise FileNotFoundError(f"no such submission: {p}")
+            real = p.resolve() if p.is_symlink() and p.exists() else p
+            subs.append(Submission(p.name if p.is_dir() or not p.suffix else p.stem, real))
     seen: dict[str, int] = {}
     for s in subs:  # two submissions with one name would share an output folder
         if s.name in seen:
@@ -68,32 +73,39 @@ def _is_one_submission(assignment: Assignment, folder: Path) -> bool:
 
 
 def stage(assignment: Assignment, sub: Submission, into: Path) -> tuple[Path, dict[str, str]]:
-    """Copy a submission into a fresh folder, naming a lone .py file after the module and turning
-    a notebook into the module when there is no module. Return the folder and what was graded."""
+    """Copy a submission's regular files into a fresh folder (grader.staging: no links, FIFOs
+    or devices, bounded sizes), naming a lone .py file after the module and turning a notebook
+    into the module when there is no module. Return the folder and what was graded; the
+    trusted side reads student files only from that folder."""
     folder = into / "submission"
-    if sub.path.is_dir():
-        shutil.copytree(sub.path, folder, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", ".git"))
+    if stat.S_ISDIR(sub.path.lstat().st_mode):
+        staged = staging.stage_tree(sub.path, folder)
     else:
-        folder.mkdir(parents=True)
         target = assignment.module_file if sub.path.suffix == ".py" else sub.path.name
-        shutil.copy(sub.path, folder / target)
+        staged = staging.stage_file(sub.path, folder, target)
+    skipped = staged.notice()
+    info = {"graded_file": assignment.module_file, **({"notice": skipped} if skipped else {})}
     module = folder / assignment.module_file
     notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
-    if module.exists() or not notebooks:
-        return folder, {"graded_file": assignment.module_file}
+    if os.path.lexists(module) or not notebooks:
+        return folder, info
     preferred = folder / f"{assignment.module}.ipynb"
     chosen = preferred if preferred in notebooks else notebooks[0]
-    info = {"graded_file": chosen.name}
+    info["graded_file"] = chosen.name
+    notice = ""
     try:
         source, notes = notebook.to_module(chosen)
         if notes:
-            info["notice"] = (f"Graded the definitions in `{chosen.name}`; the grader did not run:"
-                              "\n" + "\n".join(f"- {n}" for n in notes[:20]))
+            notice = (f"Graded the definitions in `{chosen.name}`; the grader did not run:"
+                      "\n" + "\n".join(f"- {n}" for n in notes[:20]))
     except notebook.NotebookError as exc:
         source = f"raise ImportError({str(exc)!r})\n"
-        info["notice"] = f"Could not grade `{chosen.name}`: {exc}"
-    module.write_text(source)
+        notice = f"Could not grade `{chosen.name}`: {exc}"
+    if notice:
+        info["notice"] = f"{skipped}\n\n{notice}".strip()
+    fd = os.open(module, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:  # a fresh file: never through a link
+        f.write(source)
     return folder, info
 
 
@@ -101,7 +113,7 @@ def _trusted_env(root: Path) -> dict[str, str]:
     """The grading process's environment: no tokens or secrets of the caller, because a worker
     at the subprocess level runs as the same user and could read /proc/<parent>/environ."""
     keep = {"PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH", "OPENBLAS_CORETYPE",
-            "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT"}
+            "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT", "DLGRADER_BWRAP"}
     env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("LC_")}
     env["GRADER_ROOT"] = str(root)
     return env
@@ -110,7 +122,8 @@ def _trusted_env(root: Path) -> dict[str, str]:
 def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolation: str = "auto",
               slot: int = 0, cache: Path | None = None, hide: list[str] | None = None,
               timeout: float | None = None, extra: dict | None = None) -> dict[str, Any]:
-    """Grade one submission; always return (and write) a valid results.json."""
+    """Grade one submission; always return (and write) a valid results.json: a failure while
+    staging, converting or grading is this submission's graded zero with the reason."""
     start = time.monotonic()
     out_dir = out_dir.resolve()  # the grading process runs in its own folder
     result_path = out_dir / sub.name / "results.json"
@@ -125,7 +138,7 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
             "assignment": assignment.name, "root": str(assignment.root),
             "submission": str(folder), "results": str(result_path),
             "isolation": isolation, "slot": slot, "cache": str(cache) if cache else None,
-            "isolation_facts": sandbox_isolation.known_facts()
+            "isolation_facts": sandbox_isolation.sandbox_facts()
             if isolation in ("auto", "isolated") else None,
             "hide": [str(out_dir.resolve()), str(jobs_root), *(hide or [])], "timeout": timeout,
             "extra": {"submission": sub.name, **graded, **(extra or {})},
@@ -134,10 +147,11 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
         (work / "grading.ini").write_text(GRADING_INI)
         cmd = [sys.executable, "-m", "grader.grading", str(work / "spec.json")]
         log = work / "pytest.log"
-        try:
+        try:  # cwd is the trusted checkout: `-m` puts it, never the job folder, on sys.path
             with open(log, "wb") as f:
                 proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
-                                      timeout=assignment.total_timeout, cwd=work,
+                                      timeout=assignment.total_timeout,
+                                      cwd=assignment.root.resolve(),
                                       env=_trusted_env(assignment.root))
             problem = None if proc.returncode in (0, 1) else f"pytest exited with {proc.returncode}"
         except subprocess.TimeoutExpired:
@@ -146,14 +160,40 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
         if res is None:
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
             msg = (f"The autograder could not grade this submission ({problem or 'no results'})."
-                   f"\n```\n{tail}\n```")
+                   "\n\n" + results.code_block(tail))
             res = results.failure(msg, max_score=100.0,
                                   extra={"submission": sub.name, "status": "error"},
                                   execution_time=time.monotonic() - start)
             results.write(result_path, res)
         return res
+    except Exception as exc:  # noqa: BLE001 - one submission's failure is its zero, not the batch's
+        return failed(sub, result_path, exc, time.monotonic() - start)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def reason(exc: BaseException) -> str:
+    """Why a submission could not be prepared, in the student's words: no grader paths, no
+    traceback of grader code."""
+    if isinstance(exc, (staging.StagingError, notebook.NotebookError)):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply to be read"
+    if isinstance(exc, MemoryError):
+        return "it is too large to be read"
+    if isinstance(exc, OSError):
+        return f"one of its files could not be read ({exc.strerror or type(exc).__name__})"
+    return f"it could not be read ({type(exc).__name__})"
+
+
+def failed(sub: Submission, result_path: Path, exc: BaseException,
+           elapsed: float = 0.0) -> dict[str, Any]:
+    """Write and return the graded zero of a submission that could not be graded."""
+    res = results.failure(f"The autograder could not grade this submission: {reason(exc)}.",
+                          max_score=100.0, extra={"submission": sub.name, "status": "error"},
+                          execution_time=elapsed)
+    results.write(result_path, res)
+    return res
 
 
 def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *, jobs: int = 1,
@@ -178,27 +218,34 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
             return grade_one(assignment, s, out_dir, isolation=isolation, slot=slot, cache=cache,
                              hide=hide, timeout=timeout,
                              extra={"fingerprint": prints[s.name]})
+
+    def guarded(s: Submission, slot: int) -> dict[str, Any]:
+        try:
+            return grade(s, slot)
+        except Exception as exc:  # noqa: BLE001 - one submission's failure is its zero only
+            return failed(s, out_dir / s.name / "results.json", exc)
+
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / ".reference-cache"
-    hide = sorted({str(s.path.resolve().parent if s.path.is_file() else s.path.resolve())
-                   for s in subs})
+    hide = sorted({_source_folder(s.path) for s in subs})
     done: dict[str, dict[str, Any]] = {}
     todo = []
     graders = fingerprint([assignment.tests_dir, assignment.reference_dir, Path(__file__).parent])
-    prints = {s.name: fingerprint([s.path], graders) for s in subs}
+    prints = {s.name: _fingerprint(s, graders) for s in subs}
     for s in subs:
         prev = results.read(out_dir / s.name / "results.json") if skip_done else None
-        if prev is not None and prev.get("extra_data", {}).get("fingerprint") == prints[s.name]:
+        if (prev is not None and prints[s.name]
+                and prev.get("extra_data", {}).get("fingerprint") == prints[s.name]):
             done[s.name] = prev
         else:
             todo.append(s)
     if todo:  # fill the reference cache once, so parallel jobs do not all compute it
         first, rest = todo[0], todo[1:]
-        done[first.name] = grade(first, 0)
+        done[first.name] = guarded(first, 0)
         if progress:
             progress(first.name, done[first.name])
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(grade, s, i + 1): s for i, s in enumerate(rest)}
+            futures = {pool.submit(guarded, s, i + 1): s for i, s in enumerate(rest)}
             try:
                 for fut in as_completed(futures):
                     s = futures[fut]
@@ -214,6 +261,22 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
     rows = [(s.name, done[s.name]) for s in subs if s.name in done]
     results.write_gradebook(out_dir / "gradebook.csv", rows, students)
     return rows
+
+
+def _fingerprint(sub: Submission, salt: str) -> str:
+    """The submission's fingerprint, or '' (always regraded) when it cannot be taken: staging
+    then says what is wrong with it."""
+    try:
+        return fingerprint([sub.path], salt)
+    except Exception:  # noqa: BLE001 - RecursionError, MemoryError, OSError...
+        return ""
+
+
+def _source_folder(path: Path) -> str:
+    """The folder the workers must not see: the submission's own, else the one holding it
+    (resolving only the instructor's part of the path, never a student's link)."""
+    parent = path.parent.resolve()
+    return str(parent / path.name if path.is_dir() and not path.is_symlink() else parent)
 
 
 def main(spec_path: str) -> int:

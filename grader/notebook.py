@@ -1,10 +1,14 @@
 """Notebooks: turning a student's .ipynb into the module the probes import, and back.
 
 Reading never runs the notebook. From its code cells we keep imports, function and class
-definitions and constant assignments; IPython magics and shell escapes (`%`, `!`) are dropped,
-cells tagged ``skip-grading`` are dropped and cells tagged ``keep`` are kept whole. Outputs are
-ignored whatever their size. So a notebook that defines the functions and then trains for twenty
-minutes at top level is graded on its definitions without running the loop.
+definitions and constant assignments (values made only of literals, names and attribute names
+such as ``np.pi``, with operators: no calls); IPython magics and shell escapes (`%`, `!`) are
+dropped, cells tagged ``skip-grading`` are dropped and cells tagged ``keep`` are kept whole.
+Outputs are ignored whatever their size. So a notebook that defines the functions and then trains
+for twenty minutes at top level is graded on its definitions without running the loop. What is
+kept still runs when the module is imported, in the sandboxed worker only: imports, class
+bodies, decorators, default arguments and those constants. A notebook too large or too deeply
+nested to read is a NotebookError, never a crash of the grader.
 
 ``to_notebook`` builds the student notebook from a module's source (markdown cells for the task
 text, code cells for the code, a last cell that runs the public checks).
@@ -16,9 +20,11 @@ import ast
 import json
 from pathlib import Path
 
+from grader import staging
+
 SKIP_TAG = "skip-grading"
 KEEP_TAG = "keep"
-NUMERIC_MODULES = {"np", "numpy", "math", "torch"}
+MAX_NOTEBOOK_BYTES = staging.MAX_FILE_BYTES  # what staging copies at most
 
 
 class NotebookError(ValueError):
@@ -26,7 +32,8 @@ class NotebookError(ValueError):
 
 
 def _is_constant(node: ast.AST) -> bool:
-    """Literals, names, and numpy/math calls on literals: values that cost nothing to compute."""
+    """Literals, names and attribute names, with operators: no call, so no code of the
+    student's (other than an operator of a class it defines) runs to compute the value."""
     if isinstance(node, (ast.Constant, ast.Name)):
         return True
     if isinstance(node, ast.Attribute):
@@ -40,14 +47,6 @@ def _is_constant(node: ast.AST) -> bool:
     if isinstance(node, ast.Dict):
         return all(k is None or _is_constant(k) for k in node.keys) and all(
             _is_constant(v) for v in node.values)
-    if isinstance(node, ast.Call):
-        f = node.func
-        root = f
-        while isinstance(root, ast.Attribute):
-            root = root.value
-        return (isinstance(root, ast.Name) and root.id in NUMERIC_MODULES
-                and all(_is_constant(a) for a in node.args)
-                and all(_is_constant(k.value) for k in node.keywords))
     return False
 
 
@@ -72,11 +71,21 @@ def _strip_magics(source: str) -> str:
 
 
 def read_cells(path: Path) -> list[dict]:
-    """The code cells of a notebook, validated with nbformat when it is installed."""
+    """The code cells of a notebook, validated with nbformat when it is installed. Reads at
+    most MAX_NOTEBOOK_BYTES of a regular file (never through a link)."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = staging.read_bounded(path, MAX_NOTEBOOK_BYTES).decode("utf-8")
+    except staging.StagingError as exc:
+        raise NotebookError(f"{exc}, not a readable notebook") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NotebookError(f"{path.name} is not a readable notebook "
+                            f"({getattr(exc, 'strerror', None) or exc})") from None
+    try:
         data = json.loads(raw)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (RecursionError, MemoryError):
+        raise NotebookError(f"{path.name} is not a readable notebook (its JSON is nested too "
+                            "deeply or is too large)") from None
+    except ValueError as exc:
         raise NotebookError(f"{path.name} is not a readable notebook (invalid JSON: {exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NotebookError(f"{path.name} is not a notebook: it has no list of cells")
@@ -109,32 +118,41 @@ def to_module(path: Path) -> tuple[str, list[str]]:
     for n, cell in enumerate(read_cells(path), 1):
         if SKIP_TAG in cell["tags"]:
             continue
-        source = _strip_magics(cell["source"])
-        if not source.strip():
-            continue
         try:
-            tree = ast.parse(source)
-        except SyntaxError as exc:
-            raise NotebookError(f"code cell {n} has a syntax error: {exc.msg} "
-                                f"(line {exc.lineno} of the cell)") from None
-        if KEEP_TAG in cell["tags"]:
-            parts.append(f"# --- cell {n} (kept whole)\n{source}")
-            continue
-        lines = source.splitlines()
-        kept = []
-        for stmt in tree.body:
-            start = stmt.lineno - 1 - len(getattr(stmt, "decorator_list", []) or [])
-            if getattr(stmt, "decorator_list", None):
-                start = min(d.lineno for d in stmt.decorator_list) - 1
-            chunk = "\n".join(lines[start:stmt.end_lineno])
-            if _keep(stmt):
-                kept.append(chunk)
-            elif not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
-                notes.append(f"cell {n}, line {stmt.lineno}: not run by the grader "
-                             f"({type(stmt).__name__.lower()} at top level)")
-        if kept:
-            parts.append(f"# --- cell {n}\n" + "\n\n".join(kept))
+            part = _cell(n, cell, notes)
+        except (RecursionError, MemoryError):  # the parser's and our recursion limits
+            raise NotebookError(f"code cell {n} is nested too deeply or is too large to "
+                                "read") from None
+        if part:
+            parts.append(part)
     return "\n\n\n".join(parts) + "\n", notes
+
+
+def _cell(n: int, cell: dict, notes: list[str]) -> str | None:
+    """What is kept of code cell ``n``; what is left out is added to ``notes``."""
+    source = _strip_magics(cell["source"])
+    if not source.strip():
+        return None
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise NotebookError(f"code cell {n} has a syntax error: {exc.msg} "
+                            f"(line {exc.lineno} of the cell)") from None
+    if KEEP_TAG in cell["tags"]:
+        return f"# --- cell {n} (kept whole)\n{source}"
+    lines = source.splitlines()
+    kept = []
+    for stmt in tree.body:
+        start = stmt.lineno - 1 - len(getattr(stmt, "decorator_list", []) or [])
+        if getattr(stmt, "decorator_list", None):
+            start = min(d.lineno for d in stmt.decorator_list) - 1
+        chunk = "\n".join(lines[start:stmt.end_lineno])
+        if _keep(stmt):
+            kept.append(chunk)
+        elif not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
+            notes.append(f"cell {n}, line {stmt.lineno}: not run by the grader "
+                         f"({type(stmt).__name__.lower()} at top level)")
+    return f"# --- cell {n}\n" + "\n\n".join(kept) if kept else None
 
 
 def to_notebook(source: str, module: str, title: str) -> dict:

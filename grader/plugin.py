@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,7 +25,14 @@ import pytest
 from grader import codec, results
 from grader.assignments import Assignment, find, fingerprint
 from grader.checks import GradingFailure
-from grader.sandbox import InProcessRunner, ProbeOutcome, Runner, WorkerSpec, open_runner
+from grader.sandbox import (
+    InProcessRunner,
+    IsolationUnavailable,
+    ProbeOutcome,
+    Runner,
+    WorkerSpec,
+    open_runner,
+)
 from grader.sandbox.isolation import Limits, hidden_paths, reuse_facts
 
 STDOUT_LIMIT = 3000
@@ -97,20 +106,25 @@ class GradingSession:
             if self.mode == "selfcheck":
                 self._student = InProcessRunner(self.student_dir, self.module, probes)
             else:
-                self._student = self._open_worker()
+                try:
+                    self._student = self._open_worker()
+                except IsolationUnavailable as exc:  # the grader's fault, never the student's
+                    self.collect_errors.append(f"no sandbox for student code: {exc}")
+                    pytest.fail("The autograder could not start a sandbox for your code; "
+                                "this is not your mistake (your instructor has been told).",
+                                pytrace=False)
         return self._student
 
     def _open_worker(self) -> Runner:
         a = self.assignment
         assert a is not None
-        protect = [sys.prefix, sys.base_prefix]  # the Python the worker runs
-        hide = [h for h in hidden_paths(a.tests_dir, a.reference_dir, *self.spec.get("hide", []))
-                if not any(p.startswith(h + "/") or p == h for p in protect)]
-        limits = Limits(memory_mb=a.memory_mb, cpu_seconds=a.cpu_seconds, hide=hide)
+        hide = hidden_paths(a.root / "tests", a.root / "reference", a.root / ".git",
+                            *self.spec.get("hide", []))
+        limits = Limits(memory_mb=a.memory_mb, cpu_seconds=a.cpu_seconds)
         spec = WorkerSpec(
             submission=self.student_dir, module=self.module, probes_file=a.probes_file,
             data_files=[a.tests_dir / d for d in a.data_files], forbidden=a.forbidden_imports,
-            timeout=float(self.spec.get("timeout") or a.timeout), limits=limits,
+            timeout=float(self.spec.get("timeout") or a.timeout), limits=limits, hide=hide,
         )
         facts = self.spec.get("isolation_facts")
         if facts and facts.get("python") == spec.python:
@@ -157,10 +171,12 @@ class GradingSession:
             judges.setdefault(rec.judge, []).append(str(n))
             passed = rec.outcome == "passed"
             frac = rec.fraction if rec.fraction is not None else (1.0 if passed else 0.0)
-            out = "\n".join([rec.message, *rec.notes]).strip()
+            # messages quote the student's exceptions and values, so they are fenced too
+            said = "\n".join([rec.message, *rec.notes]).strip()
+            out = results.code_block(said) if said else ""
             printed = "".join(rec.stdout).strip()
             if printed:
-                out += f"\n\nYour code printed:\n```\n{printed[:STDOUT_LIMIT]}\n```"
+                out += "\n\nYour code printed:\n\n" + results.code_block(printed[:STDOUT_LIMIT])
             tests.append(results.TestResult(
                 name=rec.name, max_score=rec.points, score=rec.points * frac,
                 status="passed" if passed else "failed", output=out.strip(),
@@ -171,12 +187,12 @@ class GradingSession:
                 t.score = 0.0
             tests.append(results.TestResult(
                 name="Integrity: only the allowed modules are imported", max_score=0,
-                output="\n".join(self.integrity) + "\n\nAll points are withheld until the "
-                "submission follows the assignment's import rules."))
-            output += "\nIntegrity check failed: " + "; ".join(self.integrity)
+                output=results.code_block("\n".join(self.integrity)) + "\n\nAll points are "
+                "withheld until the submission follows the assignment's import rules."))
+            output += "\n\nIntegrity check failed:\n\n" + results.code_block("\n".join(self.integrity))
         if self.collect_errors:
-            output += "\nThe autograder itself failed (tell your instructor):\n" + "\n".join(
-                self.collect_errors)
+            output += "\n\nThe autograder itself failed (tell your instructor):\n\n" + (
+                results.code_block("\n".join(self.collect_errors)))
         extra = {
             "assignment": self.assignment.name if self.assignment else "",
             "graded_file": f"{self.module}.py",
@@ -189,13 +205,30 @@ class GradingSession:
 
 
 def static_violations(path: Path, forbidden: list[str]) -> list[str]:
-    """Forbidden imports found in the source without running it (import, __import__, importlib)."""
-    if not forbidden or not path.exists():
+    """Forbidden imports found in the source without running it (import, __import__, importlib).
+
+    ``path`` is the staged copy (a regular file within staging's caps); it is still read with
+    O_NOFOLLOW and a byte bound, and a module too deeply nested to parse is reported here (the
+    worker cannot import it either), so the trusted process never reads unboundedly or crashes."""
+    if not forbidden:
         return []
+    limit = 32 << 20  # grader.staging.MAX_FILE_BYTES (this module ships without staging.py)
     try:
-        tree = ast.parse(path.read_bytes())
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return []
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return []
+        source = f.read(limit + 1)
+    try:
+        if len(source) > limit:
+            raise MemoryError
+        tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []
+    except (RecursionError, MemoryError):
+        return [f"{path.name} is too large or too deeply nested to check its imports"]
     found = []
     for node in ast.walk(tree):
         names: list[str] = []

@@ -26,14 +26,35 @@ white-space:pre-wrap;margin:.3rem 0 0;font-size:13px}.out{color:#394150}
 code{white-space:pre;font-size:13px}.notice{background:#fff6e0;border:1px solid #f0d48a;padding:.6rem .8rem;border-radius:.3rem}
 """
 
+_OPENING = re.compile(r" {0,3}(`{3,})[^`]*")  # CommonMark 4.5: an info string has no backtick
+_CLOSING = re.compile(r" {0,3}(`{3,})[ \t]*")
+
+
+def _blocks(text: str) -> list[tuple[bool, str]]:
+    """Split text into (is_code, part) by CommonMark's rule for ``` fences, as Gradescope reads it:
+    a fence closes only on a line of at least as many backticks (see results.code_block)."""
+    parts: list[tuple[bool, str]] = []
+    lines: list[str] = []
+    fence = 0
+    for line in re.split(r"\r\n|\r|\n", text):
+        if not fence and (m := _OPENING.fullmatch(line)):
+            parts.append((False, "\n".join(lines)))
+            lines, fence = [], len(m.group(1))
+        elif fence and (m := _CLOSING.fullmatch(line)) and len(m.group(1)) >= fence:
+            parts.append((True, "\n".join(lines)))
+            lines, fence = [], 0
+        else:
+            lines.append(line)
+    parts.append((bool(fence), "\n".join(lines)))  # an unclosed fence runs to the end
+    return parts
+
 
 def _render_output(text: str) -> str:
-    parts = re.split(r"```\n?", text)
     out = []
-    for i, part in enumerate(parts):
+    for code, part in _blocks(text):
         if not part.strip():
             continue
-        if i % 2:
+        if code:
             out.append(f"<pre>{html.escape(part.rstrip())}</pre>")
         else:  # indented lines (expected/got, traceback frames) read best in monospace
             lines = part.strip("\n").splitlines()

@@ -9,12 +9,26 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "results.schema.json"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet cell starting so is a formula
+
+
+def code_block(text: str) -> str:
+    """A fenced Markdown code block that ``text`` cannot leave, for anything a student controls.
+
+    A fence closes only on a line of at least as many backticks as opened it (CommonMark 4.5), so
+    the fence is one backtick longer than the longest run in the text. Inside the block, raw HTML
+    and Markdown are shown as text.
+    """
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
 
 
 @dataclass
@@ -110,7 +124,7 @@ def write_gradebook(path: Path, rows: list[tuple[str, dict[str, Any]]],
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         head = ["submission"] + (["student", "email"] if with_people else [])
-        w.writerow(head + test_names + ["total", "max", "status", "isolation"])
+        w.writerow(_cells(head + test_names + ["total", "max", "status", "isolation"]))
         for name, res in rows:
             scores = {t["name"]: t.get("score", 0) for t in res.get("tests", [])}
             who = people.get(name, {})
@@ -119,7 +133,13 @@ def write_gradebook(path: Path, rows: list[tuple[str, dict[str, Any]]],
             extra = res.get("extra_data", {})
             row += [res.get("score", 0), max_score(res), status_of(res),
                     extra.get("isolation", {}).get("level", "")]
-            w.writerow(row)
+            w.writerow(_cells(row))
+
+
+def _cells(row: list[Any]) -> list[Any]:
+    """Text that a spreadsheet would run as a formula gets a leading quote (OWASP's advice for CSV
+    injection: names and emails come from students); numbers stay numbers."""
+    return [f"'{c}" if isinstance(c, str) and c[:1] in _FORMULA_STARTS else c for c in row]
 
 
 def table(rows: list[tuple[str, dict[str, Any]]]) -> str:

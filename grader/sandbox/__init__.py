@@ -6,6 +6,7 @@ never weakening silently: the level in force is returned with the runner and rep
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 
 from grader.sandbox import isolation
@@ -20,43 +21,61 @@ from grader.sandbox.runner import (
 LEVELS = ("auto", "subprocess", "isolated")
 
 __all__ = ["InProcessRunner", "ProbeOutcome", "Runner", "WorkerRunner", "WorkerSpec",
-           "open_runner", "LEVELS"]
+           "IsolationUnavailable", "open_runner", "refusal", "LEVELS"]
 
 
 class IsolationUnavailable(RuntimeError):
     """The requested isolation level cannot be had on this machine."""
 
 
+def refusal(level: str, python: str = sys.executable) -> str | None:
+    """Why workers cannot be started at this level here, or None: as root, student code only
+    ever runs as a sandbox uid (a worker running as root could undo its own sandbox)."""
+    if level not in LEVELS:
+        return f"unknown isolation level {level!r}; choose from {', '.join(LEVELS)}"
+    why_not = isolation.why_not_isolated(python)
+    if isolation.is_root() and level == "subprocess":
+        return ("as root, --isolation subprocess would run student code as root; "
+                "use --isolation auto or isolated")
+    if why_not and (level == "isolated" or isolation.is_root()):
+        return f"the isolated level is unavailable: {why_not}"
+    return None
+
+
 def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[WorkerRunner, dict]:
     """Start a sandboxed runner; return it with a report of the isolation actually in force."""
-    if level not in LEVELS:
-        raise ValueError(f"unknown isolation level {level!r}; choose from {', '.join(LEVELS)}")
-    why_not = isolation.why_not_isolated(spec.python) if level in ("auto", "isolated") else None
-    if level == "isolated" and why_not:
-        raise IsolationUnavailable(f"isolated level unavailable: {why_not}")
+    why = refusal(level, spec.python)
+    if why:
+        raise IsolationUnavailable(why)
+    facts = isolation.sandbox_facts(spec.python)
+    why_not = facts["why_not_isolated"]
     use_isolated = level != "subprocess" and why_not is None
     uid, lease = isolation.lease_uid(slot) if use_isolated else (None, None)
     if uid is not None:
         isolation.kill_uid(uid)  # whatever a crashed grader left running under this uid
-    limits = replace(spec.limits, isolated=use_isolated, uid=uid)
-    spec = replace(spec, limits=limits)
-    bind = use_isolated and isolation.needs_bound_python(spec.python)
-    runner = WorkerRunner(spec, "isolated" if use_isolated else "subprocess", bind_python=bind)
+    spec = replace(spec, limits=replace(spec.limits, isolated=use_isolated, uid=uid))
+    runner = WorkerRunner(spec, "isolated" if use_isolated else "subprocess",
+                          use_bwrap=facts["bwrap"])
     runner.lease = lease  # closed with the runner: the uid is free again
-    limits, python = runner.spec.limits, runner.spec.python  # measured as the worker runs
+    held = runner.measure()  # measured as the worker runs, never assumed
+    limits = runner.spec.limits
+    if facts["bwrap"]:
+        sandbox = "bubblewrap (allowlist view)"
+    else:
+        sandbox = ("uid and file modes" if use_isolated else "none") + (
+            f"; bubblewrap: {facts['why_no_bwrap']}")
     report = {
         "level": runner.level,
-        "network": "none" if isolation.has_private_network(limits, python) else "available",
+        "sandbox": sandbox,
+        "memory": limits.memory_mechanism,
+        "network": "none" if held["network"] else "available",
         "memory_mb": limits.memory_mb,
         "timeout_s": spec.timeout,
-        "hidden_paths": "unreadable" if isolation.hides_paths(limits, python)
-        else "readable (same user)",
-        "temp_dir": "private" if isolation.has_private_tmp(limits, python) else "shared",
+        "hidden_paths": "unreadable" if held["hidden"] else "readable",
+        "temp_dir": "private" if held["tmp"] else "shared",
     }
     if use_isolated:
         report["uid"] = limits.uid
-    if bind:
-        report["python"] = "bound read-only into the sandbox (its folder is closed to other users)"
     elif why_not and level == "auto":
         report["why_not_isolated"] = why_not
     return runner, report

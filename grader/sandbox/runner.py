@@ -24,7 +24,8 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from grader import codec
-from grader.sandbox import isolation, worker
+from grader.sandbox import bwrap, isolation, worker
+from grader.sandbox.cgroup import Cgroup
 from grader.sandbox.isolation import Limits
 
 CAPTURE_HEAD = 3000
@@ -58,15 +59,17 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
-def _outcome_from_reply(reply: Any, value_bytes: bytes | None) -> ProbeOutcome:
-    """Validate a (possibly hostile) reply and build the outcome."""
+def _outcome_from_reply(reply: Any, value_bytes: bytes | None,
+                        max_items: int = codec.MAX_ITEMS) -> ProbeOutcome:
+    """Validate a (possibly hostile) reply and build the outcome; the value is decoded within a
+    budget (``max_items``), checked before anything is built."""
     if type(reply) is not dict or type(reply.get("ok")) is not bool:
         return ProbeOutcome(False, kind="protocol", message="the worker sent a malformed reply")
     if reply["ok"]:
         if value_bytes is None:
             return ProbeOutcome(False, kind="protocol", message="the worker sent no value")
         try:
-            return ProbeOutcome(True, value=codec.decode(value_bytes))
+            return ProbeOutcome(True, value=codec.decode(value_bytes, max_items=max_items))
         except codec.CodecError as exc:
             return ProbeOutcome(False, kind="unencodable", message=f"could not read the result: {exc}")
     fields = {k: reply.get(k) for k in ("kind", "message", "traceback")}
@@ -134,14 +137,15 @@ class WorkerSpec:
     limits: Limits = field(default_factory=Limits)
     python: str = sys.executable
     startup_timeout: float = 60.0
+    hide: list[str] = field(default_factory=list)  # host folders the report checks are hidden
 
 
-def scrubbed_env(home: str) -> dict[str, str]:
+def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
     """A minimal environment: nothing of the grader's (tokens, paths to hidden files) leaks in."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
-        "TMPDIR": home,
+        "TMPDIR": tmp,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "PYTHONHASHSEED": "0",
@@ -159,29 +163,36 @@ def scrubbed_env(home: str) -> dict[str, str]:
 
 
 class WorkerRunner:
-    """The sandboxed runner: one worker process per submission, reused across probes."""
+    """The sandboxed runner: one worker process per submission, reused across probes.
 
-    def __init__(self, spec: WorkerSpec, level: str, bind_python: bool = False):
-        """``bind_python``: the sandbox uid cannot reach the venv where it is, so it is bound
-        read-only into the sandbox (as ``python/``) and the worker runs it from there."""
-        self.level = level
+    With ``use_bwrap`` the worker runs inside the bubblewrap allowlist view (bwrap.py): it sees
+    its harness and a read-only copy of the submission under /sandbox, and copies the submission
+    into a fresh tmpfs work folder each time it starts. Without it (the fallback) it runs in a
+    host folder of its own, owned by its uid.
+    """
+
+    def __init__(self, spec: WorkerSpec, level: str, use_bwrap: bool = False):
+        self.level, self.use_bwrap = level, use_bwrap
         self.proc: subprocess.Popen | None = None
         self.lease: int | None = None
         self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
-        home, bound = isolation.bound_python(spec.python, str(self.root))
-        python = bound if bind_python else spec.python
-        limits = replace(spec.limits, sandbox=str(self.root), python_home=home,
-                         python_bind=str(self.root / "python") if bind_python else None)
-        self.spec = spec = replace(spec, python=python, limits=limits)
+        name = f"dlgrader-{spec.limits.uid}" if spec.limits.uid is not None else (
+            f"dlgrader-{os.getuid()}-{os.getpid()}-{self.root.name[-8:]}")
+        limits = replace(spec.limits, cgroup=Cgroup.create(
+            name, spec.limits.memory_mb, spec.limits.processes))
+        self.spec = spec = replace(spec, limits=limits)
         self.harness = self.root / "harness"
         self.work = self.root / "work"
         self.capture = self.root / "capture.txt"
+        self.oom_base = 0
         self._prepare()
+
+    @property
+    def cgroup(self) -> Cgroup | None:
+        return self.spec.limits.cgroup
 
     def _prepare(self) -> None:
         self.harness.mkdir()
-        if self.spec.limits.python_bind:
-            os.mkdir(self.spec.limits.python_bind, 0o755)
         here = Path(worker.__file__).parent
         shutil.copy(here / "worker.py", self.harness / "_grader_worker.py")
         shutil.copy(Path(codec.__file__), self.harness / "_grader_codec.py")
@@ -195,32 +206,59 @@ class WorkerRunner:
             os.chmod(f, 0o644)
 
     def _fresh_workdir(self) -> None:
+        """A private copy of the submission (regular files and folders only), owned by the
+        worker's uid; with bubblewrap it is only read, into the worker's own tmpfs."""
         if self.work.exists():
             shutil.rmtree(self.work, ignore_errors=True)
         shutil.copytree(self.spec.submission, self.work, symlinks=True,
                         ignore=shutil.ignore_patterns("__pycache__", ".git"))
-        uid = self.spec.limits.uid if self.spec.limits.isolated else None
-        if uid is not None:
-            for dirpath, dirnames, filenames in os.walk(self.work):
-                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+        uid = self.spec.limits.uid
+        for dirpath, dirnames, filenames in os.walk(self.work):
+            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                if uid is not None:
                     os.lchown(name, uid, uid)
+                if not os.path.islink(name):
+                    os.chmod(name, 0o755 if os.path.isdir(name) else 0o644)
+
+    def measure(self) -> dict[str, bool]:
+        """What holds for this worker (no network, private temp folders, hidden paths)."""
+        return isolation.measure(self.spec.python, self.spec.limits, self.use_bwrap,
+                                 str(self.harness), str(self.work), self.spec.hide)
 
     # -- process management -------------------------------------------------------------
+    def _command(self, argv: list[str]) -> tuple[list[str], str]:
+        """(command, cwd): in the bubblewrap view, or plain."""
+        if not self.use_bwrap:
+            return argv, str(self.work)
+        view = bwrap.View(python=self.spec.python, harness=str(self.harness),
+                          submission=str(self.work), tmpfs_mb=4 * self.spec.limits.file_size_mb)
+        limits = self.spec.limits
+        if limits.uid is not None and isolation.is_root() and not limits.reach:
+            reach = isolation.reach_for(view.sources(), str(self.root))
+            self.spec = replace(self.spec, limits=replace(limits, reach=reach))
+        return view.command(argv, self.spec.limits.reach), "/"
+
     def _start(self) -> str | None:
         """Start a worker; return None when it is ready, else why it could not start."""
         self._kill()
+        inside = bwrap.INSIDE if self.use_bwrap else None
+        harness = f"{inside}/harness" if inside else str(self.harness)
+        work = f"{inside}/work" if inside else str(self.work)
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         fd = os.open(self.capture, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o666)
-        if self.spec.limits.isolated and self.spec.limits.uid is not None:
+        if self.spec.limits.uid is not None:
             os.chown(self.capture, self.spec.limits.uid, self.spec.limits.uid)
         try:
+            cmd, cwd = self._command(
+                [self.spec.python, "-I", f"{harness}/_grader_worker.py",
+                 str(to_child_r), str(from_child_w)])
+            if self.cgroup is not None:
+                self.oom_base = self.cgroup.oom_kills()
             self.proc = subprocess.Popen(
-                [self.spec.python, "-I", str(self.harness / "_grader_worker.py"),
-                 str(to_child_r), str(from_child_w)],
-                stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                pass_fds=(to_child_r, from_child_w), cwd=self.work,
-                env=scrubbed_env(str(self.work)), start_new_session=True,
+                cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+                pass_fds=(to_child_r, from_child_w), cwd=cwd,
+                env=scrubbed_env(work, "/tmp" if inside else work), start_new_session=True,
                 preexec_fn=self.spec.limits.preexec,
             )
         except (OSError, subprocess.SubprocessError) as exc:
@@ -230,7 +268,8 @@ class WorkerRunner:
         for f in (to_child_r, from_child_w, fd):
             os.close(f)
         self.wfd, self.rfd = to_child_w, from_child_r
-        config = {"harness": str(self.harness), "work": str(self.work), "module": self.spec.module,
+        config = {"harness": harness, "work": work, "module": self.spec.module,
+                  "copy_from": f"{inside}/submission" if inside else None,
                   "forbidden": list(self.spec.forbidden), "memory_mb": self.spec.limits.memory_mb}
         try:
             codec.write_frame(self.wfd, codec.encode(config))
@@ -248,7 +287,9 @@ class WorkerRunner:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        if self.spec.limits.isolated and self.spec.limits.uid is not None:
+        if self.cgroup is not None:
+            self.cgroup.kill()
+        if self.spec.limits.uid is not None:
             isolation.kill_uid(self.spec.limits.uid)
         try:
             self.proc.wait(timeout=10)
@@ -303,21 +344,38 @@ class WorkerRunner:
         text += tail.decode("utf-8", errors="replace")
         return text.replace("\x00", "\\0")
 
-    def _died(self) -> str:
+    def _signal(self) -> int | None:
+        """The signal that ended the worker (bubblewrap reports one as 128 + its number)."""
         code = self.proc.poll() if self.proc else None
+        if code is not None and code < 0:
+            return -code
+        if code is not None and self.use_bwrap and 128 < code < 128 + 65:
+            return code - 128
+        return None
+
+    def _died(self) -> tuple[str, str]:
+        """(kind, message) for a worker that stopped answering."""
+        code = self.proc.poll() if self.proc else None
+        if self.cgroup is not None and self.cgroup.oom_kills() > self.oom_base:
+            return "memory", (f"ran out of memory (the limit is {self.spec.limits.memory_mb} MB;"
+                              " the process running your code was killed)")
         if code is None:
-            return "the process running your code stopped answering"
-        if code < 0:
-            sig = signal.Signals(-code).name
+            return "crash", "the process running your code stopped answering"
+        sig = self._signal()
+        if sig is not None:
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:  # a real-time signal has no name
+                name = f"signal {sig}"
             hint = {
                 "SIGKILL": "killed: out of memory, or it killed itself",
                 "SIGXCPU": "it used up its CPU time limit",
                 "SIGXFSZ": "it wrote more than the file size limit",
                 "SIGSEGV": "it crashed in native code",
-            }.get(sig, "killed by a signal")
-            return f"the process running your code died ({sig}: {hint})"
-        return (f"the process running your code exited with status {code}; "
-                "your code must not call os._exit() or exit the interpreter")
+            }.get(name, "killed by a signal")
+            return "crash", f"the process running your code died ({name}: {hint})"
+        return "crash", (f"the process running your code exited with status {code}; "
+                         "your code must not call os._exit() or exit the interpreter")
 
     # -- the Runner interface ------------------------------------------------------------
     def call(self, probe: str, kwargs: dict) -> ProbeOutcome:
@@ -333,7 +391,8 @@ class WorkerRunner:
             value = None
             if type(reply) is dict and reply.get("ok") is True:
                 value = self._read_frame(deadline)
-            outcome = _outcome_from_reply(reply, value)
+            budget = codec.items_budget(self.spec.limits.memory_mb)
+            outcome = _outcome_from_reply(reply, value, budget)
         except TimeoutError:
             self._kill()
             outcome = ProbeOutcome(False, kind="timeout", message=(
@@ -341,7 +400,8 @@ class WorkerRunner:
                 "or code far slower than it needs to be"))
         except (EOFError, BrokenPipeError):
             time.sleep(0.05)
-            outcome = ProbeOutcome(False, kind="crash", message=self._died())
+            kind, message = self._died()
+            outcome = ProbeOutcome(False, kind=kind, message=message)
             self._kill()
         except (OSError, codec.CodecError) as exc:
             self._kill()
@@ -354,6 +414,8 @@ class WorkerRunner:
 
     def close(self) -> None:
         self._kill()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         shutil.rmtree(self.root, ignore_errors=True)
         if self.lease is not None:
             os.close(self.lease)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import errno
 import importlib
-import importlib.abc
+import importlib.util
 import os
 import random
 import signal
@@ -54,19 +54,42 @@ class ForbiddenImportError(ImportError):
     """Raised when a submission imports a module the assignment forbids."""
 
 
-class ForbidImports(importlib.abc.MetaPathFinder):
-    """Refuses imports of the assignment's forbidden modules at run time."""
+def forbid_imports(forbidden: list[str]) -> None:
+    """Refuse the forbidden modules with an audit hook, installed before any student code runs.
 
-    def __init__(self, forbidden: list[str]):
-        self.forbidden = set(forbidden)
+    A hook cannot be removed (unlike a finder on sys.meta_path, which a student can take off):
+    it refuses an import by name and, so that no other road leads there (exec of the package's
+    source, a loader of one's own, ctypes), any open or dlopen of a file inside the package.
+    """
+    names = set(forbidden)
+    folders: dict[str, str] = {}  # the package's folder -> its name
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)  # finds the package without running it
+        except (ImportError, ValueError):
+            spec = None
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            folders[os.path.realpath(folder) + os.sep] = name
 
-    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001 - importlib protocol
-        top = fullname.partition(".")[0]
-        if top in self.forbidden:
-            raise ForbiddenImportError(
-                f"the module '{top}' is not allowed in this assignment; remove 'import {top}'"
-            )
-        return None
+    def refuse(name: str) -> None:
+        raise ForbiddenImportError(
+            f"the module '{name}' is not allowed in this assignment; remove 'import {name}'")
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "import":
+            top = str(args[0]).partition(".")[0]
+            if top in names:
+                refuse(top)
+        elif folders and event in ("open", "ctypes.dlopen", "os.listdir", "os.scandir"):
+            path = args[0] if args else None
+            if isinstance(path, (str, bytes)) and path:
+                real = os.path.realpath(os.fsdecode(path))
+                for folder, name in folders.items():
+                    if real.startswith(folder):
+                        refuse(name)
+
+    if names:
+        sys.addaudithook(hook)
 
 
 def student_frames(exc: BaseException, student_dir: str) -> str:
@@ -193,17 +216,46 @@ def _read_frame(fd: int) -> Any:
     return codec.decode(_read_exact(fd, size))
 
 
+def _close_other_fds(keep: set[int]) -> None:
+    """Close every inherited descriptor but the pipes and stdio (nothing else must lead out)."""
+    for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else []:
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _copy_submission(source: str, work: str) -> None:
+    """Copy the submission into the worker's own (tmpfs) work folder: regular files only."""
+    for dirpath, _dirnames, filenames in os.walk(source):
+        rel = os.path.relpath(dirpath, source)
+        target = os.path.normpath(os.path.join(work, rel))
+        os.makedirs(target, exist_ok=True)
+        for name in filenames:
+            src = os.path.join(dirpath, name)
+            if os.path.isfile(src) and not os.path.islink(src):
+                with open(src, "rb") as fin, open(os.path.join(target, name), "wb") as fout:
+                    while chunk := fin.read(1 << 20):
+                        fout.write(chunk)
+
+
 def main() -> None:
     """Serve probe requests until the parent closes the channel."""
     rfd, wfd = int(sys.argv[1]), int(sys.argv[2])
+    _close_other_fds({rfd, wfd})
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing us
     config = _read_frame(rfd)
     harness, work = config["harness"], config["work"]
+    if config.get("copy_from"):
+        _copy_submission(config["copy_from"], work)
+        os.chdir(work)
     sys.path.insert(0, harness)
     import probes  # type: ignore[import-not-found]  # the assignment's probes, never student code
 
     sys.path.append(work)  # last: a submission's numpy.py or json.py shadows nothing
-    sys.meta_path.insert(0, ForbidImports(config["forbidden"]))
+    forbid_imports(config["forbidden"])
     loader = _Loader(config["module"])
     codec.write_frame(wfd, codec.encode({"ready": True}))
     while True:

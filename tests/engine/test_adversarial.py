@@ -45,6 +45,8 @@ class Case:
     needs_isolation: bool = False
     files: dict[str, str] | None = None
     needs_private_tmp: bool = False  # runs wherever the report says `temp_dir: private`
+    needs_allowlist: bool = False  # runs wherever the report names the bubblewrap view
+    never: str | None = None  # must appear in no test's output
 
 
 CASES = [
@@ -61,7 +63,7 @@ CASES = [
         signal.signal(signal.SIGALRM, signal.SIG_IGN)
         signal.alarm(1)
         while True:
-            pass""", (90, 90), "timed out after 2 s"),
+            pass""", (90, 90), "timed out after 5 s"),
     Case("sleep_forever", "import time; time.sleep(10**6)", (90, 90), "timed out"),
     Case("long_numpy_call", "a = np.ones((2500, 2500)); np.linalg.matrix_power(a, 256)",
          (90, 90), "timed out"),
@@ -77,8 +79,10 @@ CASES = [
         for _ in range(100000):
             threading.Thread(target=time.sleep, args=(1000,), daemon=True).start()""",
          (90, 90), "thread"),
-    Case("memory_bomb", "x = []\nwhile True:\n    x.append(np.zeros(10**7))", (90, 90),
+    Case("memory_bomb", "x = []\nwhile True:\n    x.append(np.ones(2 * 10**8))", (90, 90),
          "ran out of memory"),
+    Case("realtime_signal", "import os, signal; os.kill(os.getpid(), signal.SIGRTMIN + 2)",
+         (90, 90), "died"),
     Case("output_flood", "import sys\nfor _ in range(1100):\n    sys.stdout.write('x' * 10**6)",
          (90, 90), "too much output"),
     Case("invalid_utf8_and_nul_output", """
@@ -118,19 +122,86 @@ CASES = [
          # at the subprocess level the worker is the grader's own user: anything the grader can
          # write, it can write (as root: everything), so only the isolated level can defend this
          needs_isolation=True),
-    Case("list_the_temp_folder", """
+    Case("list_the_temp_folders", """
         import os, sys
-        mine = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        tmp = os.path.dirname(mine)
-        ok = {os.path.basename(mine)}  # and the venv, bound back when the checkout is in there
-        if sys.prefix.startswith(tmp + "/"):
-            ok.add(os.path.relpath(sys.prefix, tmp).split("/")[0])
-        seen = sorted(set(os.listdir(tmp)) - ok)
-        top = lambda p: p.split("/")[2] if p.startswith("/tmp/") else None  # noqa: E731
-        seen += sorted(set(os.listdir("/tmp")) - {top(tmp), top(sys.prefix)})
+        seen = []
+        for d in ("/tmp", "/dev/shm", "/var/tmp", "/run/lock"):
+            try:
+                seen += [os.path.join(d, n) for n in os.listdir(d)]
+            except OSError:
+                pass
+        seen = [p for p in seen if not sys.prefix.startswith(p + "/")]  # a venv in /tmp shows
         if seen:
             raise SystemExit("other temp files are visible: " + ", ".join(seen[:20]))""",
          (100, 100), needs_private_tmp=True),
+    Case("aa_leave_answers_behind", """
+        import ctypes, os
+        answer = open(__file__).read()
+        for d in ("/dev/shm", "/var/tmp", "/run/lock", "/tmp"):
+            try:
+                open(os.path.join(d, "answers.py"), "w").write(answer)
+            except OSError:
+                pass
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        shm = libc.shmget(0x5EC2E7, 1 << 20, 0o1666)
+        if shm >= 0:
+            addr = libc.shmat(shm, None, 0)
+            ctypes.memmove(addr, answer.encode(), len(answer))""", (100, 100), where="import"),
+    Case("pick_up_answers", """
+        import ctypes, os, time
+        found = None
+        stop = time.monotonic() + 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        while found is None and time.monotonic() < stop:
+            for d in ("/dev/shm", "/var/tmp", "/run/lock", "/tmp"):
+                try:
+                    found = open(os.path.join(d, "answers.py")).read()
+                except OSError:
+                    pass
+            shm = libc.shmget(0x5EC2E7, 0, 0)
+            if found is None and shm >= 0:
+                found = ctypes.string_at(libc.shmat(shm, None, 0)).decode()
+            time.sleep(0.05)
+        if found:
+            exec(compile(found, "answers", "exec"), globals())""", (0, 0), base="stub",
+         where="import", needs_allowlist=True),
+    Case("walk_the_machine_for_the_reference", """
+        import os, time
+        stop = time.monotonic() + 1.5
+        found = None
+        for top in ("{COPY}", "/var/tmp", "/work", "/home", "/root", "/srv", "/opt", "/"):
+            for dirpath, dirs, files in os.walk(top):
+                dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+                if found or time.monotonic() > stop:
+                    break
+                if "perceptron.py" in files and "a1_perceptron" in dirpath:
+                    text = open(os.path.join(dirpath, "perceptron.py")).read()
+                    if "BEGIN SOLUTION" in text:
+                        found = text
+        if found:
+            exec(compile(found, "found", "exec"), globals())""", (0, 0), base="stub",
+         where="import", needs_allowlist=True),
+    Case("undo_the_sandbox", """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(0x10000000 | 0x00020000) == 0:  # a user and a mount namespace
+            print("ESCAPED: made a namespace")
+        for path in (b"/", b"/usr", b"/tmp", b"/sandbox/submission"):
+            if libc.umount2(path, 2) == 0:
+                print("ESCAPED: unmounted", path)""", (10, 10), base="stub",
+         never="ESCAPED", needs_allowlist=True),
+    Case("forged_reply_frame", """
+        import os, struct, sys
+        fd = int(sys.argv[2])
+        head = b'{"$dict":[["ok",true]]}'
+        body = b"[" + b"[]," * 60_000_000 + b"[]]"
+        os.write(fd, struct.pack(">Q", len(head)) + head)
+        view = memoryview(struct.pack(">Q", len(body)) + body)
+        while view:
+            view = view[os.write(fd, view):]
+        os._exit(0)""", (90, 90), "too many"),
     Case("daemon_outlives_probe", """
         import os, time
         if os.fork() == 0:
@@ -222,6 +293,19 @@ CASES = [
     Case("forbidden_import_hidden_from_the_source", """
         import importlib
         importlib.import_module("to" + "rch")""", (90, 90), "not allowed in this assignment"),
+    Case("forbidden_import_past_the_finder", """
+        import importlib, sys
+        sys.meta_path[:] = [f for f in sys.meta_path if "Forbid" not in type(f).__name__]
+        importlib.import_module("sk" + "learn")""", (90, 90), "not allowed in this assignment"),
+    Case("forbidden_module_loaded_by_path", """
+        import importlib.util, os, sys
+        folder = None
+        for entry in sys.path:
+            if os.path.isfile(os.path.join(entry, "sk" + "learn", "__init__.py")):
+                folder = os.path.join(entry, "sk" + "learn")
+        spec = importlib.util.spec_from_file_location("skl", os.path.join(folder, "__init__.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)""", (90, 90), "not allowed in this assignment"),
     Case("correct_but_noisy_and_a_little_slow", """
         import time
         print("epoch loss 0.123 " * 1000)
@@ -300,8 +384,12 @@ def batch(a1, request):
     threads = [threading.Thread(target=accept, args=(s,), daemon=True) for s in (srv4, srv6)]
     for t in threads:
         t.start()
+    # another copy of the course on this machine, readable by anyone, outside the temp folder
+    copy = Path(tempfile.mkdtemp(prefix="dlgrader-copy-", dir="/var/tmp"))
+    os.chmod(copy, 0o755)
+    shutil.copytree(a1.reference_dir, copy / "reference" / a1.name)
     subs = {"ROOT": str(ROOT), "OUT": str(out), "MARKER": str(marker), "PORT": str(port4),
-            "PORT6": str(port6)}
+            "PORT6": str(port6), "COPY": str(copy)}
     reference = (a1.reference_dir / a1.module_file).read_text()
     stub = (a1.release_dir / a1.module_file).read_text()
     for case in CASES:
@@ -324,7 +412,7 @@ def batch(a1, request):
     os.environ["TMPDIR"] = str(tmpdir)
     try:
         start = time.monotonic()
-        args = ["grade", "a1", str(subs_dir), "--out", str(out), "--jobs", "2", "--timeout", "2"]
+        args = ["grade", "a1", str(subs_dir), "--out", str(out), "--jobs", "2", "--timeout", "5"]
         if as_user:
             proc = subprocess.run(
                 [shutil.which("runuser"), "-u", "nobody", "--", sys.executable, "-m", "grader.cli", *args],
@@ -341,6 +429,7 @@ def batch(a1, request):
     time.sleep(max(0.0, 9 - elapsed))  # the daemon would have written its marker by now
     left = {p for p in os.listdir(tmpdir) if p.startswith("grader-sandbox-")} | job_dirs()
     yield out, proc, marker, left, as_user
+    shutil.rmtree(copy, ignore_errors=True)
     for s in (srv4, srv6):
         if s is not None:
             s.close()
@@ -368,11 +457,15 @@ def test_attack_gains_nothing_and_is_explained(batch, case):
     jsonschema.validate(res, SCHEMA)
     if case.needs_private_tmp and res["extra_data"]["isolation"].get("temp_dir") != "private":
         pytest.skip("the report says this machine gives workers no private temp folder")
+    if case.needs_allowlist and not res["extra_data"]["isolation"]["sandbox"].startswith("bubble"):
+        pytest.skip("the report says workers do not get the allowlist view here")
     low, high = case.score
     outputs = "\n".join(t["output"] for t in res["tests"])
     assert low <= res["score"] <= high, outputs[:3000]
     if case.needle:
         assert case.needle in outputs
+    if case.never:
+        assert case.never not in outputs
     assert res["extra_data"]["isolation"]["level"] == ("isolated" if isolated else "subprocess")
     text = json.dumps(res)
     assert SECRET not in text  # the grader's environment never reaches student code
@@ -383,5 +476,32 @@ def test_attack_gains_nothing_and_is_explained(batch, case):
         assert not marker.exists(), "a process of the submission outlived its grading"
 
 
+def _left_by(uids: set[int]) -> list[str]:
+    """Processes, shared memory, /dev/shm files, mounts and cgroups of these sandbox uids."""
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
+        if uid in uids:
+            left.append(f"process {pid} of uid {uid}")
+    for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]:
+        if int(line.split()[7]) in uids:
+            left.append(f"shared memory segment {line.split()[1]}")
+    left += [f"/dev/shm/{n}" for n in os.listdir("/dev/shm")
+             if os.lstat(f"/dev/shm/{n}").st_uid in uids]
+    left += [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+             if "grader-sandbox" in line]
+    for uid in uids:
+        left += [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/**/dlgrader-{uid}")]
+    return left
+
+
 def test_no_sandbox_is_left_behind(batch):
-    assert not batch[3]
+    out, _, _, left, _ = batch
+    assert not left
+    uids = {json.loads(p.read_text())["extra_data"]["isolation"].get("uid")
+            for p in out.glob("*/results.json")} - {None}
+    assert not _left_by(uids)

@@ -1,5 +1,7 @@
 """grader.checks: verdicts that are right, and messages a student can act on."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -18,21 +20,53 @@ def test_allclose_passes_within_tolerance():
     assert_allclose(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-9]))
 
 
-def test_allclose_names_the_worst_element_and_hides_expected_values():
+def test_allclose_says_where_how_many_and_the_tolerance():
     want = np.array([[1.0, 2.0], [3.0, 4.0]])
     got = want.copy()
     got[1, 0] = 3.5
     got[0, 1] = 2.1
     with pytest.raises(GradingFailure) as err:
-        assert_allclose(got, want, "dW")
+        assert_allclose(got, want, "dW", rtol=1e-5)
     msg = str(err.value)
-    assert "dW" in msg and "(1, 0)" in msg and "2 of 4" in msg and "0.5" in msg
-    assert "expected" not in msg
+    assert "dW" in msg and "2 of 4" in msg and "first at index (0, 1)" in msg
+    assert "rtol 1e-05" in msg and "relative error is about 1e-01" in msg
+
+
+def _numbers(text):
+    return {float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", text)}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_hidden_allclose_message_gives_no_hidden_value_away(seed):
+    rng = np.random.default_rng(seed)
+    want = np.round(rng.normal(size=(3, 4)) * 10, 3) + 0.123  # no small whole numbers in want
+    got = want.copy()
+    i = tuple(rng.integers(0, [3, 4]))
+    got[i] += rng.choice([0.5, -2.25, 7.0])
+    with pytest.raises(GradingFailure) as err:
+        assert_allclose(got, want, "loss", rtol=1e-6, atol=1e-8)
+    shown = _numbers(str(err.value))
+    assert not shown & {float(f"{w:.6g}") for w in want.ravel()} and not shown & set(want.ravel())
+    error = abs(got[i] - want[i])
+    assert not ({float(f"{got[i]:.6g}"), round(got[i], 3)} & shown
+                and {float(f"{error:.3g}"), round(error, 3)} & shown)
+
+
+def test_hidden_exact_checks_do_not_show_the_students_label():
+    with pytest.raises(GradingFailure) as err:
+        assert_equal(np.array([1, -1, -1]), np.array([1, -1, 1]), "predict(X)")
+    assert str(err.value) == "predict(X): 1 of 3 entries wrong, first at index (2,)"
+    with pytest.raises(GradingFailure) as err:
+        assert_equal(False, True, "converged")
+    assert "False" not in str(err.value) and "True" not in str(err.value)
 
 
 def test_allclose_can_show_expected_values_in_visible_tests():
-    with pytest.raises(GradingFailure, match="expected"):
+    with pytest.raises(GradingFailure, match="got 0, expected 1") as err:
         assert_allclose(np.zeros(2), np.ones(2), show_expected=True)
+    assert "largest error 1 at index (0,)" in str(err.value)
+    with pytest.raises(GradingFailure, match="got 3, expected 4"):
+        assert_equal(3, 4, show_expected=True)
 
 
 def test_shape_mismatch_is_explained_in_words():
@@ -60,7 +94,7 @@ def test_dtype_kind():
 
 def test_assert_equal_types_and_values():
     assert_equal(3, 3)
-    with pytest.raises(GradingFailure, match="expected a int, got bool"):
+    with pytest.raises(GradingFailure, match="expected an int, got a bool"):
         assert_equal(True, 1)
     with pytest.raises(GradingFailure, match="first at index \\(2,\\)"):
         assert_equal(np.array([1, 0, 0, 1]), np.array([1, 0, 1, 1]))

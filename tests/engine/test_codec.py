@@ -1,6 +1,8 @@
 """The codec carries plain data out of the sandbox and nothing else."""
 
+import json
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -83,3 +85,53 @@ def test_decoded_arrays_are_writable_copies():
     back = codec.decode(codec.encode(np.arange(3.0)))
     back[0] = 5.0
     assert back.flags.owndata or back.base is not None
+
+
+def _values(v):
+    """How many values json.loads builds for v (dict keys included)."""
+    if isinstance(v, list):
+        return 1 + sum(_values(x) for x in v)
+    if isinstance(v, dict):
+        return 1 + sum(1 + _values(x) for x in v.values())
+    return 1
+
+
+@pytest.mark.parametrize("value", [
+    0, [], {}, [[]], [1, 2, 3], {"a": [1, {"b": []}], "c": "x,y:[{"}, [[[], {}], [[1]]],
+    [{"$tuple": [1, 2]}, {"$nd": ["int8", [1], "AA=="]}],
+])
+def test_count_items_bounds_the_values_json_builds(value):
+    assert codec.count_items(json.dumps(value).encode()) >= _values(value)
+
+
+@pytest.mark.parametrize("frame", [b"[" + b"[]," * 1_200_000 + b"[]]", b"[" + b"1," * 2_100_000 + b"1]",
+                                   b'[' + b'{"$tuple":[]},' * 600_000 + b'0]'])
+def test_a_hostile_frame_is_refused_before_anything_is_built(frame):
+    tracemalloc.start()
+    try:
+        with pytest.raises(codec.CodecError, match=r"too many elements: about [\d,]+, the limit is 2,000,000"):
+            codec.decode(frame)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20  # the scan's 4 MB of scratch; the list alone would take 17 MB
+
+
+def test_the_item_budget_is_the_callers():
+    data = codec.encode(list(range(1000)))
+    assert codec.decode(data, max_items=1001) == list(range(1000))
+    with pytest.raises(codec.CodecError, match="the limit is 100\\b"):
+        codec.decode(data, max_items=100)
+
+
+def test_array_bytes_count_against_the_budget():
+    data = codec.encode([np.zeros(200), b"x" * 300])  # 11 values, 1600 + 300 bytes
+    assert codec.decode(data, max_items=20)[1] == b"x" * 300
+    with pytest.raises(codec.CodecError, match="arrays in the result hold more than 1,800 bytes"):
+        codec.decode(data, max_items=18)
+
+
+def test_items_budget_follows_the_memory_limit():
+    assert codec.items_budget(1024) == 1024 * 2**20 // codec.ITEM_BYTES
+    assert codec.items_budget(4096) == 4 * codec.items_budget(1024)
+    assert codec.items_budget(0) > 0

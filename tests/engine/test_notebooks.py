@@ -27,7 +27,7 @@ def test_to_module_keeps_definitions_and_drops_the_rest(tmp_path):
     nb = _write_nb(tmp_path / "x.ipynb", [
         ("markdown", "# Title", None),
         ("code", "%matplotlib inline\n!pip install torch\nimport numpy as np\nLR = 0.1\nSHAPE = (2, 3)\n"
-                 "W = np.zeros(SHAPE)", None),
+                 "W = np.zeros(SHAPE)\nTAU = 2 * np.pi", None),
         ("code", "def f(x):\n    return x + 1\n\n@staticmethod\ndef g():\n    pass\n\n"
                  "for epoch in range(10**9):\n    f(epoch)\nmodel = f(3)\nprint(model)", None),
         ("code", "import time\ntime.sleep(10**6)", ["skip-grading"]),
@@ -35,7 +35,9 @@ def test_to_module_keeps_definitions_and_drops_the_rest(tmp_path):
     ])
     source, notes = notebook.to_module(nb)
     assert "def f(x)" in source and "@staticmethod" in source and "LR = 0.1" in source
-    assert "W = np.zeros(SHAPE)" in source and "CACHE['k'] = f(1)" in source
+    assert "TAU = 2 * np.pi" in source and "CACHE['k'] = f(1)" in source
+    assert "np.zeros" not in source  # a call is not a constant: it would run at import
+    assert "cell 1, line 6: not run by the grader (assign at top level)" in notes
     assert "range(10**9)" not in source and "time.sleep" not in source and "!pip" not in source
     assert "model = f(3)" not in source
     assert any("for at top level" in n for n in notes)
@@ -50,12 +52,19 @@ def test_to_module_keeps_definitions_and_drops_the_rest(tmp_path):
     ('{"cells": [{"cell_type": "code"}], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}',
      "not a valid notebook"),
     (b"\xff\xfe", "not a readable notebook"),
+    ("[" * 100_000, "nested too deeply"),
 ])
 def test_malformed_notebooks_raise_a_clear_error(tmp_path, text, needle):
     path = tmp_path / "bad.ipynb"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(notebook.NotebookError, match=needle):
         notebook.to_module(path)
+
+
+def test_a_deeply_nested_cell_is_a_clear_error(tmp_path):
+    nb = _write_nb(tmp_path / "x.ipynb", [("code", "x = " + "-" * 200_000 + "1", None)])
+    with pytest.raises(notebook.NotebookError, match="code cell 1 is nested too deeply"):
+        notebook.to_module(nb)
 
 
 def test_syntax_error_in_a_cell_names_the_cell(tmp_path):
