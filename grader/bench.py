@@ -70,8 +70,8 @@ def _grade(a: assignments.Assignment, subs: Path, out: Path, variant: Variant | 
     cmd = [sys.executable, "-m", "grader.cli", "grade", a.name, str(subs), "--out", str(out),
            "--jobs", str(jobs), "--regrade"]
     env = {**os.environ, **variant.env}
-    if variant.tree:
-        env["GRADER_ROOT"] = str(variant.tree)
+    if variant.tree:  # its grading processes too (PYTHONPATH beats the venv's editable install)
+        env["GRADER_ROOT"] = env["PYTHONPATH"] = str(variant.tree)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                             cwd=variant.tree)
@@ -86,6 +86,7 @@ BURNER = """
 import os as _os, time as _time
 for _ in range(6):  # CPU-burning children that outlive the import by a few seconds
     if _os.fork() == 0:
+        _os.setsid()  # a session of its own: the kernel's autogroups alone would share by session
         _end = _time.monotonic() + 6
         while _time.monotonic() < _end:
             pass
@@ -96,25 +97,31 @@ _time.sleep(4)
 
 def _neighbour_slowdown(a: assignments.Assignment, tmp: Path, variant: Variant,
                         repeat: int) -> float:
-    """How much longer a correct submission takes to grade beside one whose children burn
-    every core (--jobs 2), than alone: the median over ``repeat`` runs of with / alone."""
+    """How much longer correct submissions take to grade (their own execution_time) while a
+    submission's children burn every core beside them (--jobs 2), than alone (--jobs 1):
+    the median over ``repeat`` runs of the ratio of medians."""
     subs = tmp / "neighbour" / "subs"
     shutil.rmtree(subs.parent, ignore_errors=True)
-    for name in ("aa_warm", "neighbour", "burner"):
+    names = [f"n{i}" for i in range(6)]
+    for name in ("aa_warm", "burner", *names):
         shutil.copytree(a.reference_dir, subs / name)
     source = subs / "burner" / a.module_file
     source.write_text(source.read_text() + BURNER)
     alone = subs.parent / "alone"
-    shutil.copytree(subs / "neighbour", alone / "neighbour")
+    for name in names:
+        shutil.copytree(subs / name, alone / name)
     out = subs.parent / "out"
+
+    def took() -> float:
+        return statistics.median(
+            json.loads((out / n / "results.json").read_text())["execution_time"] for n in names)
+
     ratios = []
     for _ in range(repeat):
-        took = {}
-        for folder, jobs in ((alone, 1), (subs, 2)):
-            _grade(a, folder, out, variant, jobs)
-            res = json.loads((out / "neighbour" / "results.json").read_text())
-            took[jobs] = res["execution_time"]
-        ratios.append(took[2] / took[1])
+        _grade(a, alone, out, variant, 1)
+        by_itself = took()
+        _grade(a, subs, out, variant, 2)
+        ratios.append(took() / by_itself)
     return statistics.median(ratios)
 
 

@@ -189,7 +189,8 @@ def render(a: Assignment) -> dict[str, str]:
 
 ENGINE_FILES = ["__init__.py", "plugin.py", "checks.py", "codec.py", "results.py",
                 "assignments.py", "sandbox/__init__.py", "sandbox/runner.py",
-                "sandbox/worker.py", "sandbox/isolation.py", "schema/results.schema.json"]
+                "sandbox/worker.py", "sandbox/isolation.py", "sandbox/bwrap.py",
+                "sandbox/cgroup.py", "schema/results.schema.json"]
 
 
 def write_zip(a: Assignment, out_dir: Path) -> Path:

@@ -162,6 +162,19 @@ def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
     return env
 
 
+def _kill_children(pid: int) -> None:
+    """SIGKILL the direct children of a process (read from /proc)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return
+    for child in children:
+        try:
+            os.kill(int(child), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
 class WorkerRunner:
     """The sandboxed runner: one worker process per submission, reused across probes.
 
@@ -283,6 +296,12 @@ class WorkerRunner:
     def _kill(self) -> None:
         if self.proc is None:
             return
+        if self.use_bwrap:  # the sandbox's init first: its PID namespace dies with it, and
+            _kill_children(self.proc.pid)  # bubblewrap reaps it (no orphan left to pid 1)
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -34,3 +34,30 @@ def all_assignments() -> list[assignments.Assignment]:
 @pytest.fixture(scope="session")
 def a1() -> assignments.Assignment:
     return assignments.find("a1", ROOT)
+
+
+def left_by_sandbox_uids(out: Path) -> list[str]:
+    """What the sandbox uids of a graded batch (read from its results) left behind: processes,
+    shared memory segments, /dev/shm files, mounts and cgroups."""
+    uids = {json.loads(p.read_text())["extra_data"].get("isolation", {}).get("uid")
+            for p in out.glob("*/results.json")} - {None}
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
+        if uid in uids:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200]
+            left.append(f"process {pid} of uid {uid}: {cmd.decode(errors='replace')}")
+    for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]:
+        if int(line.split()[7]) in uids:
+            left.append(f"shared memory segment {line.split()[1]}")
+    left += [f"/dev/shm/{n}" for n in os.listdir("/dev/shm")
+             if os.lstat(f"/dev/shm/{n}").st_uid in uids]
+    left += [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+             if "grader-sandbox" in line]
+    for uid in uids:
+        left += [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/**/dlgrader-{uid}")]
+    return left

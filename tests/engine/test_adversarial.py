@@ -25,7 +25,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import ROOT, read_results, run_cli
+from conftest import ROOT, left_by_sandbox_uids, read_results, run_cli
 
 from grader import results
 from grader.sandbox import isolation
@@ -476,32 +476,7 @@ def test_attack_gains_nothing_and_is_explained(batch, case):
         assert not marker.exists(), "a process of the submission outlived its grading"
 
 
-def _left_by(uids: set[int]) -> list[str]:
-    """Processes, shared memory, /dev/shm files, mounts and cgroups of these sandbox uids."""
-    left = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
-        if uid in uids:
-            left.append(f"process {pid} of uid {uid}")
-    for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]:
-        if int(line.split()[7]) in uids:
-            left.append(f"shared memory segment {line.split()[1]}")
-    left += [f"/dev/shm/{n}" for n in os.listdir("/dev/shm")
-             if os.lstat(f"/dev/shm/{n}").st_uid in uids]
-    left += [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-             if "grader-sandbox" in line]
-    for uid in uids:
-        left += [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/**/dlgrader-{uid}")]
-    return left
-
-
 def test_no_sandbox_is_left_behind(batch):
     out, _, _, left, _ = batch
     assert not left
-    uids = {json.loads(p.read_text())["extra_data"]["isolation"].get("uid")
-            for p in out.glob("*/results.json")} - {None}
-    assert not _left_by(uids)
+    assert not left_by_sandbox_uids(out)

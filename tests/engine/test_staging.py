@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import ROOT, read_results, run_cli
+from conftest import ROOT, left_by_sandbox_uids, read_results, run_cli
 
 from grader import grading, notebook, results, staging
 from grader.assignments import fingerprint
@@ -312,3 +312,4 @@ def test_nothing_is_written_outside_the_output_folder(hostile_batch, a1):
     assert (_tree(a1.tests_dir), _tree(a1.reference_dir)) == hostile_batch["before"]
     assert sorted(p.name for p in tmp.iterdir()) == ["out", "outside", "subs"]
     assert hostile_batch["elapsed"] < 120
+    assert not left_by_sandbox_uids(hostile_batch["out"])
