@@ -138,6 +138,8 @@ class WorkerSpec:
     python: str = sys.executable
     startup_timeout: float = 60.0
     hide: list[str] = field(default_factory=list)  # host folders the report checks are hidden
+    device: str = "cpu"  # the grader's name for it: "cpu" or "cuda:N" (N among the GPUs it sees)
+    preload: list[str] = field(default_factory=list)  # imported once by the zygote (torch)
 
 
 def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
@@ -160,6 +162,26 @@ def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
         if key in os.environ:
             env[key] = os.environ[key]
     return env
+
+
+class ServerExited(Exception):
+    """The zygote reports that the probe server exited (with this wait status)."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+def _drain(fd: int) -> None:
+    """Throw away whatever is waiting in a pipe."""
+    os.set_blocking(fd, False)
+    try:
+        while os.read(fd, 1 << 16):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        os.set_blocking(fd, True)
 
 
 def _kill_children(pid: int) -> None:
@@ -198,6 +220,7 @@ class WorkerRunner:
         self.work = self.root / "work"
         self.capture = self.root / "capture.txt"
         self.oom_base = 0
+        self.need_fork = False
         self._prepare()
 
     @property
@@ -252,46 +275,88 @@ class WorkerRunner:
         return view.command(argv, self.spec.limits.reach), "/"
 
     def _start(self) -> str | None:
-        """Start a worker; return None when it is ready, else why it could not start."""
+        """Start the sandbox and its zygote cold, then fork the first probe server; return None
+        when it is ready, else why it could not start."""
         self._kill()
         inside = bwrap.INSIDE if self.use_bwrap else None
         harness = f"{inside}/harness" if inside else str(self.harness)
         work = f"{inside}/work" if inside else str(self.work)
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
+        req_r, req_w = os.pipe()  # requests to the probe server
+        rep_r, rep_w = os.pipe()  # its replies
+        cin_r, cin_w = os.pipe()  # commands to the zygote
+        cout_r, cout_w = os.pipe()  # the zygote's answers and news of the child
+        theirs = (req_r, rep_w, cin_r, cout_w)
         fd = os.open(self.capture, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o666)
         if self.spec.limits.uid is not None:
             os.chown(self.capture, self.spec.limits.uid, self.spec.limits.uid)
         try:
-            cmd, cwd = self._command(
-                [self.spec.python, "-I", f"{harness}/_grader_worker.py",
-                 str(to_child_r), str(from_child_w)])
-            if self.cgroup is not None:
-                self.oom_base = self.cgroup.oom_kills()
+            cmd, cwd = self._command([self.spec.python, "-I", f"{harness}/_grader_worker.py",
+                                      *map(str, theirs)])
             self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                pass_fds=(to_child_r, from_child_w), cwd=cwd,
-                env=scrubbed_env(work, "/tmp" if inside else work), start_new_session=True,
+                cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, pass_fds=theirs, cwd=cwd,
+                env=self._env(work, "/tmp" if inside else work), start_new_session=True,
                 preexec_fn=self.spec.limits.preexec,
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            for f in (to_child_r, to_child_w, from_child_r, from_child_w, fd):
+            for f in (*theirs, req_w, rep_r, cin_w, cout_r, fd):
                 os.close(f)
             return f"could not start the grading worker: {exc}"
-        for f in (to_child_r, from_child_w, fd):
+        for f in (*theirs, fd):
             os.close(f)
-        self.wfd, self.rfd = to_child_w, from_child_r
+        self.wfd, self.rfd, self.cfd_w, self.cfd_r = req_w, rep_r, cin_w, cout_r
+        own_pids = self.use_bwrap or self.spec.limits.uid is not None
         config = {"harness": harness, "work": work, "module": self.spec.module,
                   "copy_from": f"{inside}/submission" if inside else None,
-                  "forbidden": list(self.spec.forbidden), "memory_mb": self.spec.limits.memory_mb}
+                  "forbidden": list(self.spec.forbidden), "memory_mb": self.spec.limits.memory_mb,
+                  "preload": list(self.spec.preload), "threads": 1, "device": self.device,
+                  "gpu_memory_mb": self.spec.limits.memory_mb, "sweep":
+                  "all" if own_pids else "group"}
         try:
-            codec.write_frame(self.wfd, codec.encode(config))
-            self._read_frame(time.monotonic() + self.spec.startup_timeout)
+            codec.write_frame(self.cfd_w, codec.encode(config))
+            self._control(time.monotonic() + self.spec.startup_timeout, "ready")
         except (OSError, EOFError, TimeoutError, codec.CodecError):
             detail = self._read_capture()
             self._kill()
             return "the grading worker failed to start" + (f":\n{detail}" if detail else "")
+        return self._fork()
+
+    @property
+    def device(self) -> str:
+        return getattr(self.spec, "device", "cpu")
+
+    def _env(self, home: str, tmp: str) -> dict[str, str]:
+        env = scrubbed_env(home, tmp)
+        if self.device.startswith("cuda"):  # the worker sees its one GPU, as device 0
+            env["CUDA_VISIBLE_DEVICES"] = self.device.partition(":")[2] or "0"
+        return env
+
+    def _fork(self) -> str | None:
+        """Ask the zygote for a fresh probe server (it kills the old one and all it started)."""
+        try:
+            codec.write_frame(self.cfd_w, codec.encode({"cmd": "fork"}))
+            self._control(time.monotonic() + 10, "forked")
+        except (OSError, EOFError, TimeoutError, codec.CodecError):
+            self._kill()
+            return self._start()
+        _drain(self.rfd)  # what a dead server left half-written
+        if self.cgroup is not None:
+            self.oom_base = self.cgroup.oom_kills()
+        self.need_fork = False
         return None
+
+    def _control(self, deadline: float, want: str) -> dict:
+        """Read the zygote's messages until one holding ``want`` (news of an earlier child's
+        exit is stale by then and skipped)."""
+        while True:
+            message = self._control_frame(deadline)
+            if type(message) is dict and message.get(want):
+                return message
+
+    def _control_frame(self, deadline: float) -> Any:
+        (size,) = codec.HEADER.unpack(self._read_exact(codec.HEADER.size, deadline, self.cfd_r))
+        if size > 4096:
+            raise codec.CodecError("malformed control message")
+        return codec.decode(self._read_exact(size, deadline, self.cfd_r))
 
     def _kill(self) -> None:
         if self.proc is None:
@@ -314,23 +379,32 @@ class WorkerRunner:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
-        for f in (self.wfd, self.rfd):
+        for f in (self.wfd, self.rfd, self.cfd_w, self.cfd_r):
             try:
                 os.close(f)
             except OSError:
                 pass
         self.proc = None
 
-    def _read_exact(self, n: int, deadline: float) -> bytes:
+    def _read_exact(self, n: int, deadline: float, fd: int | None = None) -> bytes:
+        """Read n bytes from the reply pipe (or ``fd``). While waiting on the reply pipe, news
+        from the zygote that the server died raises ServerExited at once."""
+        fd = self.rfd if fd is None else fd
+        watch = [fd] if fd == self.cfd_r else [fd, self.cfd_r]
         chunks = []
         while n:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([self.rfd], [], [], left)
+            ready, _, _ = select.select(watch, [], [], left)
             if not ready:
                 raise TimeoutError
-            chunk = os.read(self.rfd, min(n, 1 << 20))
+            if fd not in ready:  # only the zygote spoke
+                message = self._control_frame(deadline)
+                if type(message) is dict and type(message.get("exited")) is int:
+                    raise ServerExited(message["exited"])
+                continue
+            chunk = os.read(fd, min(n, 1 << 20))
             if not chunk:
                 raise EOFError
             chunks.append(chunk)
@@ -363,29 +437,19 @@ class WorkerRunner:
         text += tail.decode("utf-8", errors="replace")
         return text.replace("\x00", "\\0")
 
-    def _signal(self) -> int | None:
-        """The signal that ended the worker (bubblewrap reports one as 128 + its number)."""
-        code = self.proc.poll() if self.proc else None
-        if code is not None and code < 0:
-            return -code
-        if code is not None and self.use_bwrap and 128 < code < 128 + 65:
-            return code - 128
-        return None
-
-    def _died(self) -> tuple[str, str]:
-        """(kind, message) for a worker that stopped answering."""
-        code = self.proc.poll() if self.proc else None
+    def _died(self, code: int | None) -> tuple[str, str]:
+        """(kind, message) for a probe server or sandbox that ended with this exit code
+        (negative: killed by that signal; None: still running but not answering)."""
         if self.cgroup is not None and self.cgroup.oom_kills() > self.oom_base:
             return "memory", (f"ran out of memory (the limit is {self.spec.limits.memory_mb} MB;"
                               " the process running your code was killed)")
         if code is None:
             return "crash", "the process running your code stopped answering"
-        sig = self._signal()
-        if sig is not None:
+        if code < 0:
             try:
-                name = signal.Signals(sig).name
+                name = signal.Signals(-code).name
             except ValueError:  # a real-time signal has no name
-                name = f"signal {sig}"
+                name = f"signal {-code}"
             hint = {
                 "SIGKILL": "killed: out of memory, or it killed itself",
                 "SIGXCPU": "it used up its CPU time limit",
@@ -396,13 +460,23 @@ class WorkerRunner:
         return "crash", (f"the process running your code exited with status {code}; "
                          "your code must not call os._exit() or exit the interpreter")
 
+    def _sandbox_code(self) -> int | None:
+        """The sandbox's exit code as a wait code (bubblewrap reports a signal as 128 + it)."""
+        code = self.proc.poll() if self.proc else None
+        if code is not None and self.use_bwrap and 128 < code < 128 + 65:
+            return -(code - 128)
+        return code
+
     # -- the Runner interface ------------------------------------------------------------
     def call(self, probe: str, kwargs: dict) -> ProbeOutcome:
         start = time.monotonic()
+        why = None
         if self.proc is None or self.proc.poll() is not None:
             why = self._start()
-            if why:
-                return ProbeOutcome(False, kind="crash", message=why)
+        elif self.need_fork:
+            why = self._fork()
+        if why:
+            return ProbeOutcome(False, kind="crash", message=why)
         deadline = time.monotonic() + self.spec.timeout
         try:
             codec.write_frame(self.wfd, codec.encode({"probe": probe, "kwargs": kwargs}))
@@ -413,21 +487,22 @@ class WorkerRunner:
             budget = codec.items_budget(self.spec.limits.memory_mb)
             outcome = _outcome_from_reply(reply, value, budget)
         except TimeoutError:
-            self._kill()
             outcome = ProbeOutcome(False, kind="timeout", message=(
                 f"timed out after {self.spec.timeout:g} s: an infinite loop, a deadlock, "
                 "or code far slower than it needs to be"))
-        except (EOFError, BrokenPipeError):
+        except ServerExited as exc:
+            kind, message = self._died(os.waitstatus_to_exitcode(exc.status))
+            outcome = ProbeOutcome(False, kind=kind, message=message)
+        except (EOFError, BrokenPipeError):  # the whole sandbox went down
             time.sleep(0.05)
-            kind, message = self._died()
+            kind, message = self._died(self._sandbox_code())
             outcome = ProbeOutcome(False, kind=kind, message=message)
             self._kill()
         except (OSError, codec.CodecError) as exc:
-            self._kill()
             outcome = ProbeOutcome(False, kind="protocol", message=f"could not read the result: {exc}")
         outcome.stdout = self._read_capture()
         if not outcome.ok and outcome.kind != "not_implemented":
-            self._kill()  # threads, memory or state left by a failed probe must not leak on
+            self.need_fork = True  # threads, memory or state left by a failed probe: a new fork
         outcome.seconds = time.monotonic() - start
         return outcome
 

@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import os
 import random
+import select
 import signal
 import sys
 import traceback
@@ -125,6 +126,10 @@ def describe_exception(exc: BaseException, student_dir: str, limit_mb: int | Non
     elif isinstance(exc, MemoryError):
         kind = "memory"
         message = "ran out of memory" + (f" (the limit is {limit_mb} MB)" if limit_mb else "")
+    elif type(exc).__name__ == "OutOfMemoryError" and type(exc).__module__.startswith("torch"):
+        kind = "memory"
+        message = "ran out of GPU memory" + (
+            f" (the limit is {limit_mb} MB of device memory)" if limit_mb else "")
     elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         kind = "file_size"
         message = "wrote too much output or too large a file (the file size limit was reached)"
@@ -241,12 +246,97 @@ def _copy_submission(source: str, work: str) -> None:
                         fout.write(chunk)
 
 
+def _serve(rfd: int, wfd: int, config: dict) -> None:
+    """The probe server (a forked child of the zygote): import the student's module lazily and
+    answer probe requests until the parent closes the channel."""
+    _limit_gpu(config)
+    loader = _Loader(config["module"])
+    while True:
+        try:
+            request = _read_frame(rfd)
+        except EOFError:
+            return
+        _truncate_capture()
+        reply = call_probe(probes_module, loader, request["probe"], request["kwargs"],
+                           config["work"], config.get("memory_mb"))
+        _flush()
+        encoded = reply.pop("encoded", None)
+        # the value travels already encoded: frame = header frame, then the value frame
+        codec.write_frame(wfd, codec.encode(reply))
+        if encoded is not None:
+            codec.write_frame(wfd, encoded)
+
+
+def _limit_gpu(config: dict) -> None:
+    """On a GPU, cap this process's device memory before any student code runs (the zygote
+    never touches CUDA: a fork after CUDA is initialised is broken)."""
+    torch = sys.modules.get("torch")
+    device, limit = config.get("device", "cpu"), config.get("gpu_memory_mb")
+    if torch is None or not device.startswith("cuda") or not limit:
+        return
+    index = int(device.partition(":")[2] or 0)
+    total = torch.cuda.get_device_properties(index).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, (limit << 20) / total), index)
+
+
+def _preload(config: dict) -> None:
+    """Import what every child needs once, in the zygote (torch: seconds), and set threads and
+    determinism for the CPU."""
+    for name in config.get("preload", []):
+        importlib.import_module(name)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(max(1, int(config.get("threads", 1))))
+        if config.get("device", "cpu") == "cpu":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _sweep(config: dict, child: int | None) -> None:
+    """Kill the current child and everything it started. Inside its own PID namespace or as a
+    uid of its own the zygote may kill every process it can signal (kill(-1) spares the
+    caller); otherwise only the child's process group."""
+    try:
+        if config.get("sweep") == "all":
+            os.kill(-1, signal.SIGKILL)
+        elif child:
+            os.killpg(child, signal.SIGKILL)
+    except OSError:
+        pass
+    while True:  # reap every child of ours
+        try:
+            pid, _ = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _drain(fd: int) -> None:
+    """Throw away whatever is waiting in a pipe (a request the dead child never read)."""
+    os.set_blocking(fd, False)
+    try:
+        while os.read(fd, 1 << 16):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        os.set_blocking(fd, True)
+
+
 def main() -> None:
-    """Serve probe requests until the parent closes the channel."""
-    rfd, wfd = int(sys.argv[1]), int(sys.argv[2])
-    _close_other_fds({rfd, wfd})
+    """The zygote: set up once, then fork a fresh probe server whenever the parent asks.
+
+    argv: the request pipe, the reply pipe, the control pipe in and the control pipe out. The
+    control pipes are the zygote's alone (a child closes them): ``fork`` (answered ``forked``),
+    and unasked, ``exited`` with the wait status when the child dies, so the parent never waits
+    for a probe timeout to learn of a crash. The zygote is made non-dumpable, so a child cannot
+    ptrace it, read its memory or open its descriptors through /proc.
+    """
+    global probes_module
+    rfd, wfd, cin, cout = (int(a) for a in sys.argv[1:5])
+    _close_other_fds({rfd, wfd, cin, cout})
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing us
-    config = _read_frame(rfd)
+    config = _read_frame(cin)
     harness, work = config["harness"], config["work"]
     if config.get("copy_from"):
         _copy_submission(config["copy_from"], work)
@@ -254,25 +344,67 @@ def main() -> None:
     sys.path.insert(0, harness)
     import probes  # type: ignore[import-not-found]  # the assignment's probes, never student code
 
+    probes_module = probes
+    _preload(config)
+    _set_dumpable(False)
     sys.path.append(work)  # last: a submission's numpy.py or json.py shadows nothing
     forbid_imports(config["forbidden"])
-    loader = _Loader(config["module"])
-    codec.write_frame(wfd, codec.encode({"ready": True}))
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    codec.write_frame(cout, codec.encode({"ready": True}))
+    child: int | None = None
     while True:
-        try:
-            request = _read_frame(rfd)
-        except EOFError:
-            return
-        _truncate_capture()
-        reply = call_probe(probes, loader, request["probe"], request["kwargs"], work,
-                           config.get("memory_mb"))
-        _flush()
-        encoded = reply.pop("encoded", None)
-        header = codec.encode(reply)
-        # the value travels already encoded: frame = header frame, then the value frame
-        codec.write_frame(wfd, header)
-        if encoded is not None:
-            codec.write_frame(wfd, encoded)
+        ready, _, _ = select.select([cin, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 512)
+            while child:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                if pid == child:
+                    child = None
+                    codec.write_frame(cout, codec.encode({"exited": status}))
+        if cin in ready:
+            try:
+                command = _read_frame(cin)
+            except EOFError:
+                _sweep(config, child)
+                return
+            if command.get("cmd") == "fork":
+                _sweep(config, child)
+                _drain(rfd)
+                child = os.fork()
+                if child == 0:
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    for fd in (cin, cout, wake_r, wake_w):
+                        os.close(fd)
+                    if config.get("sweep") != "all":
+                        os.setpgid(0, 0)
+                    try:
+                        _serve(rfd, wfd, config)
+                    finally:
+                        _flush()
+                        os._exit(0)
+                codec.write_frame(cout, codec.encode({"forked": True}))
+
+
+probes_module: Any = None
+
+
+def _set_dumpable(flag: bool) -> None:
+    """prctl(PR_SET_DUMPABLE): a non-dumpable process cannot be traced or read by its peers."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).prctl(4, int(flag), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _flush() -> None:
