@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import re
+import shutil
 import stat
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +52,8 @@ class Assignment:
     total_timeout: float = 1200.0
     summary: str = ""
     requirements: list[str] = field(default_factory=list)
+    preload: list[str] = field(default_factory=list)  # modules the worker's zygote imports once
+    devices: dict[str, dict] = field(default_factory=dict)  # [devices.cpu], [devices.cuda]
 
     @property
     def short(self) -> str:
@@ -101,7 +107,65 @@ def load(tests_dir: Path) -> Assignment:
         forbidden_imports=list(cfg.get("forbidden_imports", [])),
         data_files=list(cfg.get("data_files", [])),
         requirements=list(cfg.get("requirements", [])),
+        preload=list(cfg.get("preload", [])),
+        devices=_devices(cfg.get("devices", {}), tests_dir.name),
     )
+
+
+DEVICE_KINDS = ("cpu", "cuda")
+
+
+def _devices(table: object, name: str) -> dict[str, dict]:
+    """``[devices.cpu]`` and ``[devices.cuda]``: thresholds and time budgets per device kind, free
+    keys for the judges (``thresholds`` fixture); ``timeout``, where given, is the per-probe
+    timeout on that device. Anything else under ``[devices]`` is a mistake, said at load."""
+    where = f"tests/{name}/assignment.toml"
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise ValueError(f"{where}: [devices] holds only tables ([devices.cpu], [devices.cuda])")
+    unknown = sorted(set(table) - set(DEVICE_KINDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown device kind {', '.join(unknown)} under [devices] "
+                         f"(known: {', '.join(DEVICE_KINDS)})")
+    for kind, values in table.items():
+        t = values.get("timeout")
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0):
+            raise ValueError(f"{where}: devices.{kind}.timeout must be a positive number of seconds")
+    return {kind: dict(values) for kind, values in table.items()}
+
+
+def parse_device(text: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` (any GPU) or ``cuda:N``, normalised; ValueError otherwise."""
+    t = text.strip().lower()
+    if t in ("auto", *DEVICE_KINDS):
+        return t
+    m = re.fullmatch(r"cuda:(\d{1,4})", t, re.ASCII)
+    if m is None:
+        raise ValueError(f"unknown device {text!r}: use auto, cpu, cuda or cuda:N")
+    return f"cuda:{int(m.group(1))}"
+
+
+def device_kind(device: str) -> str:
+    """'cpu' or 'cuda': the kind that names the ``[devices.<kind>]`` table."""
+    return device.partition(":")[0]
+
+
+def cuda_present() -> bool:
+    """Is there an NVIDIA GPU here at all? Cheap and torch-free: device nodes, else
+    ``nvidia-smi -L``; False when CUDA_VISIBLE_DEVICES hides every device. Only a yes here is
+    worth asking torch (in a child process) whether it can use one."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return False
+    if glob.glob("/dev/nvidia[0-9]*"):
+        return True
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return False
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and any(ln.startswith("GPU ") for ln in out.stdout.splitlines())
 
 
 def all_assignments(root: Path | None = None) -> list[Assignment]:

@@ -125,6 +125,30 @@ def _neighbour_slowdown(a: assignments.Assignment, tmp: Path, variant: Variant,
     return statistics.median(ratios)
 
 
+def _warm_vs_cold(a: assignments.Assignment, repeat: int) -> tuple[float, float]:
+    """(cold, warm) seconds to a fresh worker with torch imported: a new sandbox whose zygote
+    imports torch, against a fork of that zygote (what replaces a worker after a failed probe).
+    Medians of ``repeat``."""
+    from grader.sandbox import WorkerSpec, open_runner
+    from grader.sandbox.isolation import Limits
+
+    spec = WorkerSpec(submission=a.reference_dir, module=a.module, probes_file=a.probes_file,
+                      limits=Limits(memory_mb=4096), preload=["torch"])
+    runner, _ = open_runner(spec)
+    cold, warm = [], []
+    try:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            runner._start()
+            cold.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            runner._fork()
+            warm.append(time.perf_counter() - start)
+    finally:
+        runner.close()
+    return statistics.median(cold), statistics.median(warm)
+
+
 def _docker_available(image: str) -> str | None:
     """None when the image can be run here, else why not."""
     if not os.environ.get("DOCKER_HOST") and not os.path.exists("/var/run/docker.sock"):
@@ -185,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     too_big = []
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
         variants = _variants(Path(tmp))
+        cold, warm = _warm_vs_cold(assignments.all_assignments()[0], args.repeat)
+        print(f"\na fresh worker with torch imported: cold start {cold:.2f} s, warm fork "
+              f"{warm:.3f} s ({cold / warm:.0f}x; medians of {args.repeat})")
         chosen = ([assignments.find(args.assignment)] if args.assignment
                   else assignments.all_assignments())
         for a in chosen:

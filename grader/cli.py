@@ -41,7 +41,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from grader import exports
-    from grader.grading import discover, grade_batch
+    from grader.grading import DeviceUnavailable, discover, grade_batch, resolve_device
 
     a = assignments.find(args.assignment)
     out = Path(args.out or f"out/{a.name}")
@@ -60,6 +60,18 @@ def cmd_grade(args: argparse.Namespace) -> int:
         if why:
             print(f"grader: cannot grade here: {why}", file=sys.stderr)
             return 2
+    try:  # before the batch: a device that cannot be had is an error, never a silent CPU
+        docker_auto = args.backend == "docker" and args.device == "auto"
+        device, gpus = ("cpu", []) if docker_auto else resolve_device(args.device, a)
+        if device != "cpu" and args.backend == "docker":
+            raise DeviceUnavailable(f"--device {args.device}: the docker backend grades on the "
+                                    "CPU (use --device cpu)")
+    except DeviceUnavailable as exc:
+        print(f"grader: cannot grade here: {exc}", file=sys.stderr)
+        return 2
+    if device != "cpu":
+        print(f"grader: grading on {device} ({', '.join(gpus)}), one grading per GPU at a time",
+              file=sys.stderr)
     subs = discover(a, paths)
     if not subs:
         print("no submissions found", file=sys.stderr)
@@ -68,7 +80,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     try:
         rows = grade_batch(a, subs, out, jobs=args.jobs, isolation=args.isolation,
                            skip_done=not args.regrade, progress=tick, timeout=args.timeout,
-                           backend=args.backend, image=args.image, students=people)
+                           backend=args.backend, image=args.image, students=people,
+                           device=device, gpus=gpus)
     except KeyboardInterrupt:
         close()
         print(f"\ninterrupted: finished results and gradebook are in {out}", file=sys.stderr)
@@ -147,6 +160,13 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device(text: str) -> str:
+    try:
+        return assignments.parse_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="grader", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -167,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--backend", choices=("local", "docker"), default="local",
                    help="docker: grade each submission in the grading image (DOCKER_HOST)")
     g.add_argument("--image", default="dlgrader:latest", help="the grading image (make docker)")
+    g.add_argument("--device", type=_device, default="auto", metavar="auto|cpu|cuda[:N]",
+                   help="where probes train: auto (default) is cuda when torch sees a GPU here "
+                   "(never for an assignment that forbids torch), else cpu; cuda hands each "
+                   "grading a free GPU (one grading per GPU at a time), cuda:N uses GPU N")
     g.set_defaults(func=cmd_grade)
 
     m = sub.add_parser("mutants", help="grade every mutant; fail when one keeps its points")

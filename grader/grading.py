@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import stat
 import subprocess
@@ -23,10 +24,64 @@ from pathlib import Path
 from typing import Any
 
 from grader import notebook, results, staging
-from grader.assignments import Assignment, fingerprint
+from grader.assignments import Assignment, cuda_present, fingerprint, parse_device
 from grader.sandbox import isolation as sandbox_isolation
 
 GRADING_INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
+
+
+class DeviceUnavailable(RuntimeError):
+    """The device asked for cannot be had here (said before the batch starts, never a silent
+    fall back to the CPU)."""
+
+
+_TORCH_GPUS = ("import json, torch\n"
+               "n = torch.cuda.device_count() if torch.cuda.is_available() else 0\n"
+               "print(json.dumps([torch.cuda.get_device_name(i) for i in range(n)]))\n")
+
+
+def cuda_devices(python: str = sys.executable) -> tuple[list[str], str]:
+    """The names of the CUDA devices torch can use here (index = N of ``cuda:N``, after the
+    grader's own CUDA_VISIBLE_DEVICES), and why there are none. torch is asked in a child process,
+    and only when ``cuda_present`` (device nodes, ``nvidia-smi -L``) saw a GPU, so the trusted
+    process never imports torch and a machine without a GPU pays nothing."""
+    if not cuda_present():
+        return [], "no NVIDIA GPU here (no /dev/nvidia*, `nvidia-smi -L` lists none)"
+    try:
+        proc = subprocess.run([python, "-I", "-c", _TORCH_GPUS], capture_output=True, text=True,
+                              timeout=300, cwd="/")
+    except (OSError, subprocess.SubprocessError) as exc:
+        return [], f"asking torch for its GPUs failed ({type(exc).__name__})"
+    try:
+        names = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        last = (proc.stderr.strip().splitlines() or ["no answer"])[-1][:200]
+        return [], f"torch cannot be asked for its GPUs ({last})"
+    if not names:
+        return [], "a GPU is here, but torch.cuda.is_available() is False (a CPU build of torch?)"
+    return [str(n) for n in names], ""
+
+
+def resolve_device(requested: str, assignment: Assignment | None = None,
+                   ) -> tuple[str, list[str]]:
+    """``auto`` -> ``cuda`` when torch can use a GPU here, else ``cpu`` (always ``cpu`` for an
+    assignment that forbids torch: no GPU to ask for); ``cuda`` and ``cuda:N`` stay as they are
+    when such a device exists, else DeviceUnavailable says why. Returns the device and the names
+    of the GPUs torch sees (index = N)."""
+    requested = parse_device(requested)
+    if requested == "cpu" or (requested == "auto" and assignment is not None
+                              and "torch" in assignment.forbidden_imports):
+        return "cpu", []
+    names, why = cuda_devices()
+    if requested == "auto":
+        return ("cuda" if names else "cpu"), names
+    if not names:
+        raise DeviceUnavailable(f"--device {requested}: {why}")
+    index = requested.partition(":")[2]
+    if index and int(index) >= len(names):
+        raise DeviceUnavailable(f"--device {requested}: torch sees {len(names)} GPU(s) here "
+                                f"(cuda:0 to cuda:{len(names) - 1})")
+    return requested, names
 
 
 @dataclass
@@ -121,14 +176,26 @@ def _trusted_env(root: Path) -> dict[str, str]:
 
 def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolation: str = "auto",
               slot: int = 0, cache: Path | None = None, hide: list[str] | None = None,
-              timeout: float | None = None, extra: dict | None = None) -> dict[str, Any]:
+              timeout: float | None = None, extra: dict | None = None, device: str = "cpu",
+              device_name: str = "") -> dict[str, Any]:
     """Grade one submission; always return (and write) a valid results.json: a failure while
-    staging, converting or grading is this submission's graded zero with the reason."""
+    staging, converting or grading is this submission's graded zero with the reason.
+
+    ``device`` is ``cpu`` or ``cuda:N`` (``auto`` and ``cuda`` are resolved here, ``cuda`` to
+    ``cuda:0``; DeviceUnavailable, before anything is graded, when there is no such device)."""
+    if device != "cpu" and (device in ("auto", "cuda") or not device_name):
+        device, names = resolve_device(device, assignment)
+        device = "cuda:0" if device == "cuda" else device
+        if device != "cpu":
+            device_name = names[int(device.partition(":")[2])]
     start = time.monotonic()
     out_dir = out_dir.resolve()  # the grading process runs in its own folder
     result_path = out_dir / sub.name / "results.json"
     if result_path.exists():
         result_path.unlink()
+    stale = result_path.parent / "figures"  # a regrade that dies must not show old figures
+    if stale.is_dir() and not stale.is_symlink():
+        shutil.rmtree(stale, ignore_errors=True)
     jobs_root = Path(tempfile.gettempdir()) / f"grader-jobs-{os.getuid()}"
     jobs_root.mkdir(mode=0o700, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="grader-job-", dir=jobs_root))
@@ -141,6 +208,7 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
             "isolation_facts": sandbox_isolation.sandbox_facts()
             if isolation in ("auto", "isolated") else None,
             "hide": [str(out_dir.resolve()), str(jobs_root), *(hide or [])], "timeout": timeout,
+            "device": device, "device_name": device_name,
             "extra": {"submission": sub.name, **graded, **(extra or {})},
         }
         (work / "spec.json").write_text(json.dumps(spec))
@@ -201,10 +269,32 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
                 progress: Callable[[str, dict], None] | None = None,
                 timeout: float | None = None, backend: str = "local",
                 image: str = "dlgrader:latest",
-                students: dict[str, dict[str, str]] | None = None
-                ) -> list[tuple[str, dict[str, Any]]]:
-    """Grade many submissions, ``jobs`` at a time; return (name, results) in input order."""
+                students: dict[str, dict[str, str]] | None = None, device: str = "cpu",
+                gpus: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Grade many submissions, ``jobs`` at a time; return (name, results) in input order.
+
+    ``device``: ``cpu`` (the default), or ``auto``/``cuda``/``cuda:N`` (resolved here unless
+    ``gpus``, the names of the GPUs torch sees, comes with it). On a GPU each grading process
+    holds one GPU for its whole grading, one grading per GPU at a time: ``cuda`` hands each
+    grading a free GPU from a pool (at most as many jobs as GPUs), ``cuda:N`` grades one
+    submission at a time on GPU N. On the CPU, ``jobs`` gradings run at once as always.
+    """
     out_dir = out_dir.resolve()
+    if device != "cpu" and gpus is None:
+        device, gpus = resolve_device(device, assignment)
+    gpus = gpus or []
+    index = device.partition(":")[2]
+    if device != "cpu" and (not gpus or (index and int(index) >= len(gpus))):
+        raise DeviceUnavailable(f"--device {device}: torch sees {len(gpus)} GPU(s) here")
+    free: queue.Queue[int] = queue.Queue()
+    if device == "cuda":
+        for i in range(len(gpus)):
+            free.put(i)
+        jobs = min(jobs, len(gpus))
+    elif device != "cpu":
+        jobs = 1
+    if device != "cpu" and backend == "docker":
+        raise DeviceUnavailable("the docker backend grades on the CPU (--device cpu)")
     if backend == "docker":
         from grader import docker_backend
 
@@ -215,9 +305,17 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
             return res
     else:
         def grade(s: Submission, slot: int) -> dict[str, Any]:
-            return grade_one(assignment, s, out_dir, isolation=isolation, slot=slot, cache=cache,
-                             hide=hide, timeout=timeout,
-                             extra={"fingerprint": prints[s.name]})
+            gpu = free.get() if device == "cuda" else None  # a free GPU: never two on one
+            try:
+                dev = device if gpu is None else f"cuda:{gpu}"
+                name = gpus[int(dev.partition(":")[2])] if dev != "cpu" else ""
+                return grade_one(assignment, s, out_dir, isolation=isolation, slot=slot,
+                                 cache=cache, hide=hide, timeout=timeout,
+                                 extra={"fingerprint": prints[s.name]}, device=dev,
+                                 device_name=name)
+            finally:
+                if gpu is not None:
+                    free.put(gpu)
 
     def guarded(s: Submission, slot: int) -> dict[str, Any]:
         try:
@@ -231,6 +329,8 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
     done: dict[str, dict[str, Any]] = {}
     todo = []
     graders = fingerprint([assignment.tests_dir, assignment.reference_dir, Path(__file__).parent])
+    if device != "cpu":  # results of another device are not up to date for this one
+        graders += ":cuda"
     prints = {s.name: _fingerprint(s, graders) for s in subs}
     for s in subs:
         prev = results.read(out_dir / s.name / "results.json") if skip_done else None

@@ -72,6 +72,11 @@ def survivors(m: Mutant, res: dict[str, Any]) -> list[str]:
     by_number = {t.get("number"): t for t in res.get("tests", [])}
     for judge in m.catches:
         tests = [by_number[n] for n in judges.get(judge, []) if n in by_number]
+        graded = [t for t in tests if not t.get("extra_data", {}).get("skipped")]
+        if tests and not graded:  # a cuda_only judge on a machine without CUDA: not a verdict
+            problems.append(f"{judge}: not graded here (it needs CUDA)")
+            continue
+        tests = graded
         if not tests:
             problems.append(f"{judge}: no such judge")
         elif all(t["score"] >= t["max_score"] for t in tests):

@@ -1,10 +1,12 @@
 """The grading protocol as one pytest plugin.
 
-Markers: ``points(n)``, ``visibility(v)``, ``tags(*t)``, ``public``. Fixtures: ``student`` (runs a
-probe on the submission: in the sandboxed worker when grading, in this process for a student's own
-self-check), ``reference`` (runs a probe on reference/<a> in this trusted process, cached) and
-``score`` (partial credit). In grading mode (``--grader-spec``) the plugin collects every judge's
-outcome and writes results.json; failure messages never include judge source or hidden values.
+Markers: ``points(n)``, ``visibility(v)``, ``tags(*t)``, ``public``, ``cuda_only``. Fixtures:
+``student`` (runs a probe on the submission: in the sandboxed worker when grading, in this process
+for a student's own self-check), ``reference`` (runs a probe on reference/<a> in this trusted
+process, cached), ``score`` (partial credit, metrics, the leaderboard), ``device`` (the device a
+probe must use) and ``thresholds`` (assignment.toml's ``[devices.<kind>]`` for that device). In
+grading mode (``--grader-spec``) the plugin collects every judge's outcome and writes
+results.json; failure messages never include judge source or hidden values.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import math
 import os
 import stat
 import sys
@@ -23,7 +26,14 @@ from typing import Any
 import pytest
 
 from grader import codec, results
-from grader.assignments import Assignment, find, fingerprint
+from grader.assignments import (
+    Assignment,
+    cuda_present,
+    device_kind,
+    find,
+    fingerprint,
+    parse_device,
+)
 from grader.checks import GradingFailure
 from grader.sandbox import (
     InProcessRunner,
@@ -50,6 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "visibility(v): hidden, after_due_date, after_published, visible")
     config.addinivalue_line("markers", "tags(*names): Gradescope tags")
     config.addinivalue_line("markers", "public: shipped to students as a self-check")
+    config.addinivalue_line("markers", "cuda_only: needs a CUDA device; skipped without one, "
+                            "and then it counts for nothing (max_score 0)")
     spec_path = config.getoption("--grader-spec")
     if spec_path:
         spec = json.loads(Path(spec_path).read_text())
@@ -72,6 +84,9 @@ class Record:
     fraction: float | None = None
     stdout: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    figures: list[Any] = field(default_factory=list)  # grader.figures.Figure, shown beside it
+    extra: dict[str, Any] = field(default_factory=dict)  # the test's extra_data: device, metrics
+    skipped: str = ""  # why a cuda_only judge did not run (it then counts for nothing)
 
 
 class GradingSession:
@@ -88,6 +103,39 @@ class GradingSession:
         self.started = time.monotonic()
         self.collect_errors: list[str] = []
         self.integrity: list[str] = []
+        self.leaderboard: dict[str, dict[str, Any]] = {}  # name -> Gradescope's entry
+        self._device: str | None = None
+
+    # -- devices --------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """The device in force: the spec's (``cpu`` or ``cuda:N``, the grader's numbering); in
+        a student's self-check $GRADER_DEVICE, else ``cuda:0`` when torch here sees a GPU (only
+        asked when a judge needs the device, and only where an NVIDIA GPU is present)."""
+        if self._device is None:
+            if self.mode == "grading":
+                self._device = str(self.spec.get("device") or "cpu")
+            else:
+                self._device = parse_device(os.environ.get("GRADER_DEVICE") or "auto")
+                if self._device == "auto":
+                    self._device = _local_device()
+                elif self._device == "cuda":
+                    self._device = "cuda:0"
+        return self._device
+
+    def probe_device(self) -> str:
+        """The device a probe is told to use. A grading worker sees only its own GPU, which is
+        therefore ``cuda:0`` in there, whatever N the grader gave it."""
+        if self.mode == "grading" and device_kind(self.device) == "cuda":
+            return "cuda:0"
+        return self.device
+
+    def thresholds(self) -> dict[str, Any]:
+        """``[devices.<kind>]`` of assignment.toml for the device in force (a copy)."""
+        if self.mode != "grading" or self.assignment is None:
+            raise pytest.UsageError("the thresholds fixture is only available to hidden judges")
+        return Thresholds(self, device_kind(self.device),
+                          self.assignment.devices.get(device_kind(self.device), {}))
 
     @classmethod
     def for_grading(cls, spec: dict) -> GradingSession:
@@ -125,7 +173,11 @@ class GradingSession:
             submission=self.student_dir, module=self.module, probes_file=a.probes_file,
             data_files=[a.tests_dir / d for d in a.data_files], forbidden=a.forbidden_imports,
             timeout=float(self.spec.get("timeout") or a.timeout), limits=limits, hide=hide,
+            device=self.device, preload=a.preload,
         )
+        device_timeout = a.devices.get(device_kind(self.device), {}).get("timeout")
+        if device_timeout and not self.spec.get("timeout"):  # --timeout still wins
+            spec.timeout = float(device_timeout)
         facts = self.spec.get("isolation_facts")
         if facts and facts.get("python") == spec.python:
             reuse_facts(facts)
@@ -167,8 +219,18 @@ class GradingSession:
     def results(self) -> dict[str, Any]:
         tests: list[results.TestResult] = []
         judges: dict[str, list[str]] = {}
+        figs: dict[str, list[dict[str, str]]] = {}  # test number -> its figures
+        shown = 0
         for n, rec in enumerate(self.records.values(), 1):
             judges.setdefault(rec.judge, []).append(str(n))
+            if rec.outcome == "skipped":  # a cuda_only judge without CUDA: worth nothing here
+                tests.append(results.TestResult(
+                    name=rec.name, max_score=0, score=0, status="passed",
+                    output=f"Skipped: {rec.skipped}. It counts for nothing in this grading "
+                    f"(0 of 0 points; it is worth {rec.points:g} on a GPU).", tags=rec.tags,
+                    visibility=rec.visibility,
+                    extra_data={"skipped": rec.skipped, "points_on_cuda": rec.points}))
+                continue
             passed = rec.outcome == "passed"
             frac = rec.fraction if rec.fraction is not None else (1.0 if passed else 0.0)
             # messages quote the student's exceptions and values, so they are fenced too
@@ -177,10 +239,16 @@ class GradingSession:
             printed = "".join(rec.stdout).strip()
             if printed:
                 out += "\n\nYour code printed:\n\n" + results.code_block(printed[:STDOUT_LIMIT])
+            if rec.figures:  # named figures/NN-slug.png, written by pytest_sessionfinish
+                from grader import figures  # lazily: self-check zips ship without it
+
+                shown = figures.number(rec.figures, shown)
+                figs[str(n)] = [{"title": f.title, "file": f.file} for f in rec.figures]
+                out += "".join(f"\n\nFigure: {f.title} ({f.file})" for f in rec.figures)
             tests.append(results.TestResult(
                 name=rec.name, max_score=rec.points, score=rec.points * frac,
                 status="passed" if passed else "failed", output=out.strip(),
-                tags=rec.tags, visibility=rec.visibility))
+                tags=rec.tags, visibility=rec.visibility, extra_data=rec.extra))
         output = self.spec.get("extra", {}).get("notice", "")
         if self.integrity:
             for t in tests:
@@ -199,9 +267,16 @@ class GradingSession:
             "isolation": self.isolation,
             "status": "error" if self.collect_errors else "graded",
             "judges": judges,
+            "device": self.device if self.mode == "grading" else "",
         }
+        if self.spec.get("device_name"):
+            extra["device_name"] = self.spec["device_name"]
+        if figs:
+            extra["figures"] = figs
         extra.update(self.spec.get("extra", {}))
-        return results.build(tests, time.monotonic() - self.started, output.strip(), extra)
+        board = [] if self.integrity else list(self.leaderboard.values())  # no rank for a cheat
+        return results.build(tests, time.monotonic() - self.started, output.strip(), extra,
+                             leaderboard=board)
 
 
 def static_violations(path: Path, forbidden: list[str]) -> list[str]:
@@ -273,6 +348,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             visibility=_marker_arg(item, "visibility", "visible"),
             tags=list(tags.args) if tags else [],
             public=item.get_closest_marker("public") is not None)
+        if item.get_closest_marker("cuda_only") and device_kind(s.device) != "cuda":
+            why = f"it needs a CUDA device and this grading runs on {s.device}"
+            s.records[item.nodeid].skipped = why
+            item.add_marker(pytest.mark.skip(reason=why))
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -304,6 +383,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa
     rec = s.records.get(item.nodeid)
     if rec is None:
         return
+    if rec.skipped and report.skipped:  # cuda_only without CUDA: counts for nothing
+        rec.outcome = "skipped"
+        return
     if report.when == "call" or (report.when == "setup" and not report.passed):
         rec.outcome = "passed" if report.passed else "failed"
         if call.excinfo is not None and not report.passed:
@@ -317,7 +399,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     s.collect_errors.extend(_collect_errors)
     out = s.spec.get("results")
     if s.mode == "grading" and out and exitstatus != pytest.ExitCode.INTERRUPTED:
-        results.write(Path(out), s.results())
+        res = s.results()  # numbers the figures: write them (or clear stale ones) first
+        from grader import figures
+
+        try:
+            figures.write(Path(out).parent, [f for r in s.records.values() for f in r.figures])
+        except OSError as exc:  # the grader's trouble: the grades are still written
+            s.collect_errors.append(f"the figures could not be written: {exc.strerror or exc}")
+            for r in s.records.values():
+                r.figures.clear()
+            res = s.results()
+        results.write(Path(out), res)
 
 
 class ProbeCaller:
@@ -334,6 +426,9 @@ class ProbeCaller:
         out = self.session.student_runner(probes).call(probe.__name__, kwargs)
         if out.stdout and self.record is not None:
             self.record.stdout.append(out.stdout)
+        if self.record is not None and "device" in self.record.extra:  # a test on a device
+            spent = self.record.extra.get("probe_seconds", 0.0) + out.seconds
+            self.record.extra["probe_seconds"] = round(spent, 3)
         return out
 
     def __call__(self, probe: Any, **kwargs: Any) -> Any:
@@ -360,21 +455,134 @@ def reference(request: pytest.FixtureRequest) -> ProbeCaller:
 
 
 class Score:
-    """Partial credit (``score.fraction(0.5)`` before the judge passes or fails) and notes."""
+    """Partial credit (``score.fraction(0.5)`` before the judge passes or fails), notes,
+    figures, metrics (``metric``, ``trained``) and the leaderboard (``leaderboard``)."""
 
-    def __init__(self, record: Record | None):
-        self.record = record
+    def __init__(self, record: Record | None, session: GradingSession | None = None):
+        self.record, self.session = record, session
 
     def fraction(self, value: float) -> None:
         if self.record is not None:
             self.record.fraction = max(0.0, min(1.0, float(value)))
+
+    def metric(self, name: str, value: float, unit: str = "") -> None:
+        """Record a measured value (a test accuracy, a loss) in this test's ``extra_data``
+        (``metrics: {name: {value, unit}}``). A value that is not a finite number is kept as
+        text: NaN and infinities are not JSON."""
+        if self.record is not None:
+            entry: dict[str, Any] = {"value": _number(value)}
+            if unit:
+                entry["unit"] = str(unit)
+            self.record.extra.setdefault("metrics", {})[str(name)] = entry
+
+    def trained(self, seconds: float, device_name: str = "") -> None:
+        """Record a training run in this test's ``extra_data``: its seconds as the probe
+        measured them in the worker (``train_seconds``) and the name of the device it ran on as
+        the worker reported it (``device_name``, e.g. ``torch.cuda.get_device_name()``; by
+        default the name the grader knows). The ``device`` fixture records the device itself."""
+        if self.record is not None:
+            self.record.extra["train_seconds"] = _number(seconds)
+            if device_name:
+                self.record.extra["device_name"] = str(device_name)[:100]
+
+    def leaderboard(self, name: str, value: float | str, order: str = "desc") -> None:
+        """Publish to results.json's ``leaderboard`` (Gradescope's spec: name, value, order;
+        ``desc`` ranks the largest first (an accuracy), ``asc`` the smallest (seconds)). One
+        entry per name, the last published wins; a number that is not finite is left off, and
+        the whole leaderboard is left off when the integrity check fails."""
+        if order not in ("asc", "desc"):
+            raise ValueError(f"leaderboard order must be 'asc' or 'desc', not {order!r}")
+        if self.session is None:
+            return
+        v = str(value)[:100] if isinstance(value, str) else _number(value)
+        if isinstance(v, str) and not isinstance(value, str):
+            return
+        self.session.leaderboard[str(name)] = {"name": str(name), "value": v, "order": order}
 
     def note(self, text: str) -> None:
         """Add a line to the test's output (figures for the student; never hidden values)."""
         if self.record is not None:
             self.record.notes.append(text)
 
+    def figure(self, title: str, png: Any, *, required: bool = False) -> bool:
+        """Show a PNG a probe rendered in the worker beside this test (grader/figures.py).
+
+        Returns whether it is shown. Bytes that are not a PNG within the bounds came through the
+        student's code: the test's output says why, and with ``required`` the test fails."""
+        from grader import figures  # lazily: self-check zips ship without it
+
+        if self.record is None:
+            return False
+        kept = [f for r in (self.session.records.values() if self.session else [self.record])
+                for f in r.figures]
+        try:
+            fig = figures.accept(title, png, len(self.record.figures), len(kept),
+                                 sum(len(f.png) for f in kept))
+        except figures.FigureError as exc:
+            why = f"Figure '{figures.clean_title(title)}' cannot be shown: {exc}"
+            if required:
+                pytest.fail(why, pytrace=False)
+            self.record.notes.append(why)
+            return False
+        self.record.figures.append(fig)
+        return True
+
 
 @pytest.fixture
 def score(request: pytest.FixtureRequest) -> Score:
-    return Score(_session(request.config).records.get(request.node.nodeid))
+    s = _session(request.config)
+    return Score(s.records.get(request.node.nodeid), s)
+
+
+def _number(value: Any) -> float | str:
+    """A finite float for results.json, else the value as text (NaN and infinities are not
+    JSON, and a value may come from the student's side)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return str(value)[:100]
+    return f if math.isfinite(f) else str(f)
+
+
+class Thresholds(dict):
+    """``[devices.<kind>]`` of assignment.toml for the device in force. A key it lacks is the
+    course's mistake: the grading is marked as the grader's error, never the student's."""
+
+    def __init__(self, session: GradingSession, kind: str, values: dict[str, Any]):
+        super().__init__(values)
+        self.session, self.kind = session, kind
+
+    def __missing__(self, key: str) -> Any:
+        self.session.collect_errors.append(f"assignment.toml has no devices.{self.kind}.{key}")
+        pytest.fail("The autograder lacks a setting for this test on this device; this is not "
+                    "your mistake (your instructor has been told).", pytrace=False)
+
+
+def _local_device() -> str:
+    """A student's own run: ``cuda:0`` when an NVIDIA GPU is here and torch can use it."""
+    if not cuda_present():
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.fixture
+def device(request: pytest.FixtureRequest) -> str:
+    """The device the probe must use (``cpu`` or ``cuda:0``): pass it on as a keyword,
+    ``student(probes.train, seed=0, device=device)``. The test's extra_data records it."""
+    s = _session(request.config)
+    rec = s.records.get(request.node.nodeid)
+    if rec is not None:
+        rec.extra["device"] = s.device
+        if s.spec.get("device_name"):
+            rec.extra["device_name"] = s.spec["device_name"]
+    return s.probe_device()
+
+
+@pytest.fixture
+def thresholds(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """assignment.toml's ``[devices.cpu]`` or ``[devices.cuda]``, for the device in force."""
+    return _session(request.config).thresholds()

@@ -187,7 +187,7 @@ def render(a: Assignment) -> dict[str, str]:
     return files
 
 
-ENGINE_FILES = ["__init__.py", "plugin.py", "checks.py", "codec.py", "results.py",
+ENGINE_FILES = ["__init__.py", "plugin.py", "checks.py", "codec.py", "results.py", "figures.py",
                 "assignments.py", "sandbox/__init__.py", "sandbox/runner.py",
                 "sandbox/worker.py", "sandbox/isolation.py", "sandbox/bwrap.py",
                 "sandbox/cgroup.py", "schema/results.schema.json"]

@@ -1,17 +1,21 @@
 """A feedback page per submission, rendered from its results.json (nothing else).
 
 Self-contained HTML (inline CSS, no scripts) that an instructor can send as it is. Test outputs
-are Markdown-ish text; they are shown escaped, with ``` fences as preformatted blocks.
+are Markdown-ish text; they are shown escaped, with ``` fences as preformatted blocks. A test's
+figures (``extra_data.figures``, files under ``figures/`` next to results.json) are embedded as
+``data:`` URIs, re-checked as PNGs first, so the page still shows them when it is moved or sent
+alone.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from pathlib import Path
 from typing import Any
 
-from grader import results
+from grader import figures, results
 
 CSS = """
 body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#1d2330;padding:0 1rem}
@@ -24,6 +28,8 @@ td,th{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e6e9ef;verti
 .pts{white-space:nowrap;text-align:right}pre{background:#f5f6f8;padding:.5rem;overflow-x:auto;
 white-space:pre-wrap;margin:.3rem 0 0;font-size:13px}.out{color:#394150}
 code{white-space:pre;font-size:13px}.notice{background:#fff6e0;border:1px solid #f0d48a;padding:.6rem .8rem;border-radius:.3rem}
+figure{margin:.5rem 0}figure img{max-width:100%;height:auto;border:1px solid #e6e9ef}
+figcaption{color:#5b6475;font-size:13px}
 """
 
 _OPENING = re.compile(r" {0,3}(`{3,})[^`]*")  # CommonMark 4.5: an info string has no backtick
@@ -64,9 +70,29 @@ def _render_output(text: str) -> str:
     return "".join(out)
 
 
-def render(res: dict[str, Any], title: str = "") -> str:
-    """The HTML page for one results.json."""
+def _render_figures(entries: Any, folder: Path | None) -> str:
+    """A test's figures as <figure> elements with the PNG inline; the title is the alt text."""
+    if folder is None or type(entries) is not list:
+        return ""
+    out = []
+    for entry in entries[:figures.MAX_PER_TEST]:
+        if type(entry) is not dict:
+            continue
+        title = html.escape(str(entry.get("title", "figure")), quote=True)
+        png = figures.read(folder, entry.get("file"))
+        if png is None:
+            out.append(f'<div class="out">(the figure "{title}" is missing)</div>')
+            continue
+        data = base64.b64encode(png).decode("ascii")
+        out.append(f'<figure><img src="data:image/png;base64,{data}" alt="{title}">'
+                   f"<figcaption>{title}</figcaption></figure>")
+    return "".join(out)
+
+
+def render(res: dict[str, Any], title: str = "", folder: Path | None = None) -> str:
+    """The HTML page for one results.json; ``folder`` holds it (and its figures/)."""
     extra = res.get("extra_data", {})
+    shown = extra.get("figures") if isinstance(extra.get("figures"), dict) else {}
     total, best = float(res.get("score", 0)), results.max_score(res)
     pct = 100.0 * total / best if best else 0.0
     rows = []
@@ -74,7 +100,8 @@ def render(res: dict[str, Any], title: str = "") -> str:
         status = t.get("status", "failed")
         rows.append(
             f"<tr><td>{html.escape(str(t.get('number', '')))}</td>"
-            f"<td>{html.escape(t.get('name', ''))}{_render_output(t.get('output', ''))}</td>"
+            f"<td>{html.escape(t.get('name', ''))}{_render_output(t.get('output', ''))}"
+            f"{_render_figures(shown.get(str(t.get('number', ''))), folder)}</td>"
             f'<td class="{status}">{status}</td>'
             f'<td class="pts">{t.get("score", 0):g} / {t.get("max_score", 0):g}</td></tr>')
     notice = res.get("output", "")
@@ -98,5 +125,5 @@ def write(results_path: Path, title: str = "") -> Path:
     """Write feedback.html next to results.json."""
     res = results.read(results_path) or results.failure("results.json is missing", 0)
     out = results_path.with_name("feedback.html")
-    out.write_text(render(res, title), encoding="utf-8")
+    out.write_text(render(res, title, results_path.parent), encoding="utf-8")
     return out

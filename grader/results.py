@@ -41,6 +41,7 @@ class TestResult:
     number: str = ""
     tags: list[str] = field(default_factory=list)
     visibility: str = "visible"
+    extra_data: dict[str, Any] = field(default_factory=dict)  # the spec's per-test extra_data
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -55,15 +56,19 @@ class TestResult:
         }
         if self.tags:
             out["tags"] = list(self.tags)
+        if self.extra_data:
+            out["extra_data"] = dict(self.extra_data)
         return out
 
 
 def build(tests: list[TestResult], execution_time: float, output: str = "",
-          extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Assemble a results.json document (numbers tests 1, 2, ... in order)."""
+          extra: dict[str, Any] | None = None,
+          leaderboard: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Assemble a results.json document (numbers tests 1, 2, ... in order). ``leaderboard``:
+    Gradescope's entries ``{"name", "value", "order": "asc"|"desc"}``, left out when empty."""
     for i, t in enumerate(tests, 1):
         t.number = t.number or str(i)
-    return {
+    doc: dict[str, Any] = {
         "score": round(sum(t.score for t in tests), 4),
         "execution_time": round(max(0.0, execution_time), 3),
         "output": output,
@@ -73,6 +78,9 @@ def build(tests: list[TestResult], execution_time: float, output: str = "",
         "extra_data": extra or {},
         "tests": [t.as_json() for t in tests],
     }
+    if leaderboard:
+        doc["leaderboard"] = [dict(e) for e in leaderboard]
+    return doc
 
 
 def failure(message: str, max_score: float, extra: dict[str, Any] | None = None,

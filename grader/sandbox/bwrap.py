@@ -1,7 +1,7 @@
 """The worker's view of the machine as an allowlist, built by bubblewrap.
 
 The worker starts from an empty root and sees only: the system's /usr (and the /lib, /bin
-links into it), the few /etc files the dynamic loader reads, its interpreter and venv, all
+links into it), the few /etc files the dynamic loader (and fontconfig) reads, its interpreter and venv, all
 read-only; its harness (read-only) and a copy of the submission (read-only) that it copies into
 its own size-capped tmpfs work folder; fresh tmpfs /tmp and /dev/shm; a minimal /dev; and its
 own /proc. New user, mount, PID, IPC, UTS, network and cgroup namespaces, no capabilities, and
@@ -29,12 +29,22 @@ INSIDE = "/sandbox"  # where the worker finds its harness, its submission and it
 SYSTEM_DIRS = ("/usr",)
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 LOADER_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
-                "/etc/localtime")
+                "/etc/localtime", "/etc/fonts")  # fonts: matplotlib renders figures inside
 
 
 def executable() -> str | None:
     """The bubblewrap program, or None when it is not installed."""
     return shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin")
+
+
+def gpu_devices(gpu: str | None) -> list[str]:
+    """The device nodes a worker on this GPU (its index on the host) needs: the GPU and the
+    driver's control nodes (none without one, or for a GPU named by UUID: those are skipped)."""
+    if gpu is None or not gpu.isdigit():
+        return []
+    index = gpu
+    nodes = [f"/dev/nvidia{index}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+    return [n for n in nodes if os.path.exists(n)]
 
 
 def interpreter_folders(python: str) -> list[str]:

@@ -93,10 +93,13 @@ class Limits:
     uid: int | None = None
     cgroup: Cgroup | None = None  # memory, processes and CPU share by cgroup when there is one
     reach: dict[str, str] = field(default_factory=dict)  # host folder -> alias the uid reaches
+    address_space: bool = True  # RLIMIT_AS when there is no cgroup (never for torch: CUDA)
 
     @property
     def memory_mechanism(self) -> str:
-        return self.cgroup.mechanism if self.cgroup else "rlimit (address space)"
+        if self.cgroup:
+            return self.cgroup.mechanism
+        return "rlimit (address space)" if self.address_space else "watchdog (resident memory)"
 
     def preexec(self) -> None:
         """Runs in the child between fork and exec (the parent called setsid already)."""
@@ -104,7 +107,7 @@ class Limits:
             _bind_privately(list(self.reach.items()))
         if self.cgroup is not None:
             self.cgroup.join()
-        else:  # an address-space limit: the fallback (it breaks CUDA, so never with a cgroup)
+        elif self.address_space:  # the fallback; it breaks CUDA (then the runner's watchdog)
             mb = self.memory_mb << 20
             resource.setrlimit(resource.RLIMIT_AS, (mb, mb))
         resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -164,6 +165,68 @@ def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
     return env
 
 
+def physical_gpu(device: str) -> str:
+    """The GPU behind "cuda:N": the Nth of the grader's own CUDA_VISIBLE_DEVICES when it has
+    one (N counts among the GPUs the grader sees), else N."""
+    index = device.partition(":")[2] or "0"
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+               if v.strip()]
+    return visible[int(index)] if visible and int(index) < len(visible) else index
+
+
+class Watchdog:
+    """Resident memory of a process tree, sampled ten times a second; above the limit the
+    whole tree is killed. The fallback for torch workers where no cgroup can be had: an
+    address-space limit breaks CUDA. PSS where /proc lets us read it (root), else RSS, which
+    counts pages shared between the zygote and its child twice (an over-estimate)."""
+
+    def __init__(self, pid: int, limit_mb: int, period: float = 0.1):
+        self.pid, self.limit, self.period = pid, limit_mb << 20, period
+        self.fired = False
+        self._stop = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.period):
+            tree = _tree(self.pid)
+            if sum(map(_resident, tree)) > self.limit:
+                self.fired = True
+                for pid in reversed(tree):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                return
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and all its descendants (from /proc), parents first."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def _resident(pid: int) -> int:
+    """Bytes of memory a process holds: its PSS if readable, else its RSS."""
+    for path, key in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith(key):
+                    return int(line.split()[1]) << 10
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
 class ServerExited(Exception):
     """The zygote reports that the probe server exited (with this wait status)."""
 
@@ -213,14 +276,16 @@ class WorkerRunner:
         self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
         name = f"dlgrader-{spec.limits.uid}" if spec.limits.uid is not None else (
             f"dlgrader-{os.getuid()}-{os.getpid()}-{self.root.name[-8:]}")
-        limits = replace(spec.limits, cgroup=Cgroup.create(
-            name, spec.limits.memory_mb, spec.limits.processes))
+        group = Cgroup.create(name, spec.limits.memory_mb, spec.limits.processes)
+        limits = replace(spec.limits, cgroup=group,
+                         address_space=spec.limits.address_space and "torch" not in spec.preload)
         self.spec = spec = replace(spec, limits=limits)
         self.harness = self.root / "harness"
         self.work = self.root / "work"
         self.capture = self.root / "capture.txt"
         self.oom_base = 0
         self.need_fork = False
+        self.watchdog: Watchdog | None = None
         self._prepare()
 
     @property
@@ -267,7 +332,11 @@ class WorkerRunner:
         if not self.use_bwrap:
             return argv, str(self.work)
         view = bwrap.View(python=self.spec.python, harness=str(self.harness),
-                          submission=str(self.work), tmpfs_mb=4 * self.spec.limits.file_size_mb)
+                          submission=str(self.work), tmpfs_mb=4 * self.spec.limits.file_size_mb,
+                          devices=bwrap.gpu_devices(physical_gpu(self.device)
+                                                    if self.device.startswith("cuda") else None))
+        if view.devices:
+            view.extra.append("/sys")  # the driver's PCI view, which CUDA reads
         limits = self.spec.limits
         if limits.uid is not None and isolation.is_root() and not limits.reach:
             reach = isolation.reach_for(view.sources(), str(self.root))
@@ -304,11 +373,14 @@ class WorkerRunner:
         for f in (*theirs, fd):
             os.close(f)
         self.wfd, self.rfd, self.cfd_w, self.cfd_r = req_w, rep_r, cin_w, cout_r
+        if self.cgroup is None and not self.spec.limits.address_space:
+            self.watchdog = Watchdog(self.proc.pid, self.spec.limits.memory_mb)
         own_pids = self.use_bwrap or self.spec.limits.uid is not None
         config = {"harness": harness, "work": work, "module": self.spec.module,
                   "copy_from": f"{inside}/submission" if inside else None,
                   "forbidden": list(self.spec.forbidden), "memory_mb": self.spec.limits.memory_mb,
-                  "preload": list(self.spec.preload), "threads": 1, "device": self.device,
+                  "preload": [m for m in self.spec.preload if m not in self.spec.forbidden],
+                  "threads": 1, "device": self.device,
                   "gpu_memory_mb": self.spec.limits.memory_mb, "sweep":
                   "all" if own_pids else "group"}
         try:
@@ -322,12 +394,12 @@ class WorkerRunner:
 
     @property
     def device(self) -> str:
-        return getattr(self.spec, "device", "cpu")
+        return self.spec.device
 
     def _env(self, home: str, tmp: str) -> dict[str, str]:
         env = scrubbed_env(home, tmp)
         if self.device.startswith("cuda"):  # the worker sees its one GPU, as device 0
-            env["CUDA_VISIBLE_DEVICES"] = self.device.partition(":")[2] or "0"
+            env["CUDA_VISIBLE_DEVICES"] = physical_gpu(self.device)
         return env
 
     def _fork(self) -> str | None:
@@ -361,6 +433,8 @@ class WorkerRunner:
     def _kill(self) -> None:
         if self.proc is None:
             return
+        if self.watchdog is not None:
+            self.watchdog.stop()
         if self.use_bwrap:  # the sandbox's init first: its PID namespace dies with it, and
             _kill_children(self.proc.pid)  # bubblewrap reaps it (no orphan left to pid 1)
             try:
@@ -440,7 +514,8 @@ class WorkerRunner:
     def _died(self, code: int | None) -> tuple[str, str]:
         """(kind, message) for a probe server or sandbox that ended with this exit code
         (negative: killed by that signal; None: still running but not answering)."""
-        if self.cgroup is not None and self.cgroup.oom_kills() > self.oom_base:
+        if (self.cgroup is not None and self.cgroup.oom_kills() > self.oom_base) or (
+                self.watchdog is not None and self.watchdog.fired):
             return "memory", (f"ran out of memory (the limit is {self.spec.limits.memory_mb} MB;"
                               " the process running your code was killed)")
         if code is None:

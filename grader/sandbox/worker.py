@@ -274,9 +274,8 @@ def _limit_gpu(config: dict) -> None:
     device, limit = config.get("device", "cpu"), config.get("gpu_memory_mb")
     if torch is None or not device.startswith("cuda") or not limit:
         return
-    index = int(device.partition(":")[2] or 0)
-    total = torch.cuda.get_device_properties(index).total_memory
-    torch.cuda.set_per_process_memory_fraction(min(1.0, (limit << 20) / total), index)
+    total = torch.cuda.get_device_properties(0).total_memory  # its one visible GPU
+    torch.cuda.set_per_process_memory_fraction(min(1.0, (limit << 20) / total), 0)
 
 
 def _preload(config: dict) -> None:

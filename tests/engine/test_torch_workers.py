@@ -1,0 +1,139 @@
+"""Torch in the sandbox: warm workers (a zygote that imports torch once and forks), memory that
+CUDA tolerates (a cgroup, or a watchdog where none can be had), and a neighbour left unharmed.
+
+A throwaway course (`z7_tnet`, torch preloaded) is made in a temporary folder and graded through
+the real CLI and through the runner itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import assignments
+from grader.sandbox import WorkerSpec, open_runner
+from grader.sandbox.isolation import Limits
+from grader.sandbox.runner import Watchdog
+
+pytest.importorskip("torch")
+
+REFERENCE = '''
+import torch
+
+
+def forward(x):
+    """tanh(2x), as a tensor."""
+    return torch.tanh(2.0 * torch.as_tensor(x))
+'''
+FILES = {
+    "assignment.toml": '''
+title = "Torch in the sandbox"
+module = "tnet"
+submit = ["tnet.py"]
+preload = ["torch"]
+
+[limits]
+timeout = 30
+memory_mb = 1536
+total_timeout = 300
+''',
+    "probes.py": '''
+import numpy as np
+
+
+def forward(impl, seed):
+    return impl.forward(np.random.default_rng(seed).normal(size=(4, 3)))
+''',
+    "test_tnet.py": '''
+import numpy as np
+import pytest
+
+import probes
+
+
+@pytest.mark.points(25)
+@pytest.mark.parametrize("seed", range(4))
+def test_forward(student, reference, seed):
+    """forward matches tanh(2x)"""
+    assert np.allclose(student(probes.forward, seed=seed), reference(probes.forward, seed=seed))
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("course")
+    (root / "reference" / "z7_tnet").mkdir(parents=True)
+    (root / "reference" / "z7_tnet" / "tnet.py").write_text(REFERENCE)
+    tests = root / "tests" / "z7_tnet"
+    tests.mkdir(parents=True)
+    for name, text in FILES.items():
+        (tests / name).write_text(textwrap.dedent(text).lstrip())
+    os.chmod(root, 0o755)
+    return root
+
+
+def _submission(folder: Path, body: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "tnet.py").write_text(REFERENCE.replace('    return torch.tanh', body + '\n    return torch.tanh'))
+    return folder
+
+
+def test_a_failing_torch_submission_pays_for_torch_once(course, tmp_path):
+    """After each failed probe the server is a fresh fork of the zygote, not a new interpreter:
+    a submission failing every probe is graded in less than twice the time of its first probe."""
+    a = assignments.find("z7", course)
+    sub = _submission(tmp_path / "crash", "    raise ValueError('wrong')")
+    spec = WorkerSpec(submission=sub, module=a.module, probes_file=a.probes_file, timeout=30,
+                      limits=Limits(memory_mb=a.memory_mb), preload=a.preload)
+    runner, _ = open_runner(spec)
+    try:
+        times = []
+        for seed in range(6):
+            outcome = runner.call("forward", {"seed": seed})
+            assert not outcome.ok and "ValueError: wrong" in outcome.message
+            times.append(outcome.seconds)
+    finally:
+        runner.close()
+    assert sum(times) < 2 * times[0], times
+    assert max(times[1:]) < 0.5, times  # a fork, where a cold start imports torch for seconds
+
+
+def test_a_memory_hog_gets_a_zero_and_its_neighbour_is_unharmed(course, tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "correct").mkdir(parents=True)
+    (subs / "correct" / "tnet.py").write_text(REFERENCE)
+    _submission(subs / "hog", "    x = torch.ones(2 ** 31)  # 8 GB of float32")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "grade", "z7", str(subs), "--out",
+                           str(out), "--jobs", "2"], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "GRADER_ROOT": str(course)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    good = json.loads((out / "correct" / "results.json").read_text())
+    hog = json.loads((out / "hog" / "results.json").read_text())
+    assert good["score"] == 100, good
+    assert hog["score"] == 0
+    assert all("ran out of memory (the limit is 1536 MB" in t["output"] for t in hog["tests"])
+    assert hog["extra_data"]["isolation"]["memory"] != "rlimit (address space)"  # never for torch
+
+
+def test_the_watchdog_kills_a_tree_over_its_limit():
+    """Where no cgroup can be had, a torch worker's memory is watched, not limited by address
+    space (which breaks CUDA)."""
+    code = "import time\nx = bytearray(300 << 20)\ntime.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    dog = Watchdog(proc.pid, 100, period=0.05)
+    start = time.monotonic()
+    try:
+        assert proc.wait(timeout=20) == -9
+    finally:
+        dog.stop()
+        proc.kill()
+    assert dog.fired and time.monotonic() - start < 10
