@@ -35,7 +35,7 @@ def find_export(path: Path, unpack_to: Path) -> Path | None:
                     return None
                 if target.exists():
                     shutil.rmtree(target)  # ours, from an earlier run: unpack afresh
-                _unpack(z, target)
+                unpack(z, target)
         except ExportError as exc:
             shutil.rmtree(target, ignore_errors=True)
             raise ExportError(f"{path.name}: {exc}; if you trust this archive, unpack it "
@@ -50,12 +50,18 @@ def find_export(path: Path, unpack_to: Path) -> Path | None:
     return hits[0].parent if hits else None
 
 
-def _unpack(z: zipfile.ZipFile, target: Path) -> None:
-    """Extract regular files and folders only, counting the bytes as they inflate: a header's
-    sizes are the archive's claim, not a bound."""
+def unpack(z: zipfile.ZipFile, target: Path, *, max_members: int | None = None,
+           max_member_bytes: int | None = None, max_total_bytes: int | None = None) -> None:
+    """Extract regular files and folders only (no absolute path, no ``..``, no link or special
+    file), counting the bytes as they inflate: a header's sizes are the archive's claim, not a
+    bound. The limits default to an export's (MAX_*); grader.intake passes a submission's.
+    ExportError says what was refused; ``target`` may then hold part of the archive."""
+    max_members = MAX_MEMBERS if max_members is None else max_members
+    max_member_bytes = MAX_MEMBER_BYTES if max_member_bytes is None else max_member_bytes
+    max_total_bytes = MAX_TOTAL_BYTES if max_total_bytes is None else max_total_bytes
     members = z.infolist()
-    if len(members) > MAX_MEMBERS:
-        raise ExportError(f"{len(members):,} members, the limit is {MAX_MEMBERS:,}")
+    if len(members) > max_members:
+        raise ExportError(f"{len(members):,} members, the limit is {max_members:,}")
     total = 0
     for info in members:
         name = PurePosixPath(info.filename)
@@ -73,11 +79,11 @@ def _unpack(z: zipfile.ZipFile, target: Path) -> None:
             with z.open(info) as src, open(dest, "xb") as out:  # "x": a repeated name is refused
                 while chunk := src.read(1024 * 1024):
                     size, total = size + len(chunk), total + len(chunk)
-                    if size > MAX_MEMBER_BYTES:
+                    if size > max_member_bytes:
                         raise ExportError(f"{info.filename!r} unpacks to more than "
-                                          f"{MAX_MEMBER_BYTES:,} bytes")
-                    if total > MAX_TOTAL_BYTES:
-                        raise ExportError(f"it unpacks to more than {MAX_TOTAL_BYTES:,} bytes")
+                                          f"{max_member_bytes:,} bytes")
+                    if total > max_total_bytes:
+                        raise ExportError(f"it unpacks to more than {max_total_bytes:,} bytes")
                     out.write(chunk)
         except OSError as exc:
             raise ExportError(f"cannot unpack {info.filename!r}: {exc.strerror}") from None

@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import notebook, results, staging
+from grader import intake, notebook, results, staging
 from grader.assignments import Assignment, cuda_present, fingerprint, parse_device
 from grader.sandbox import isolation as sandbox_isolation
 
@@ -91,26 +90,12 @@ class Submission:
 
 
 def discover(assignment: Assignment, paths: list[Path]) -> list[Submission]:
-    """Each path is one submission (a .py file, or a folder with the student's files) or a folder
-    of submissions (one per entry). The paths given are the instructor's and are followed; an
-    entry of a batch folder is not: a link, FIFO or socket there is a submission that staging
-    turns into a graded zero saying why, so every entry gets a row."""
-    subs: list[Submission] = []
-    for p in paths:
-        if not os.path.lexists(p):
-            raise FileNotFoundError(f"no such submission: {p}")
-        if p.is_dir() and not _is_one_submission(assignment, p):
-            for child in sorted(p.iterdir()):
-                if child.name.startswith(".") or child.name == "__pycache__":
-                    continue
-                mode = child.lstat().st_mode
-                if stat.S_ISDIR(mode):
-                    subs.append(Submission(child.name, child))
-                elif not stat.S_ISREG(mode) or child.suffix in (".py", ".ipynb"):
-                    subs.append(Submission(child.stem or child.name, child))
-        else:
-            real = p.resolve() if p.is_symlink() and p.exists() else p
-            subs.append(Submission(p.name if p.is_dir() or not p.suffix else p.stem, real))
+    """Each path is one submission (a .py, .ipynb or .zip file, or a folder with the student's
+    files) or a folder of submissions (one per entry), by the rule in grader.intake: every
+    entry of a batch folder gets a row. The paths given are the instructor's and are followed;
+    an entry of a batch folder is not: a link, FIFO or socket there is a submission that
+    staging turns into a graded zero saying why."""
+    subs = [Submission(name, path) for name, path in intake.inputs(assignment, paths)]
     seen: dict[str, int] = {}
     for s in subs:  # two submissions with one name would share an output folder
         if s.name in seen:
@@ -121,32 +106,26 @@ def discover(assignment: Assignment, paths: list[Path]) -> list[Submission]:
     return subs
 
 
-def _is_one_submission(assignment: Assignment, folder: Path) -> bool:
-    names = {f.name for f in folder.iterdir()}
-    return bool(names & set(assignment.submit)) or any(
-        n.endswith((".py", ".ipynb")) for n in names)
-
-
 def stage(assignment: Assignment, sub: Submission, into: Path) -> tuple[Path, dict[str, str]]:
     """Copy a submission's regular files into a fresh folder (grader.staging: no links, FIFOs
-    or devices, bounded sizes), naming a lone .py file after the module and turning a notebook
-    into the module when there is no module. Return the folder and what was graded; the
-    trusted side reads student files only from that folder."""
-    folder = into / "submission"
-    if stat.S_ISDIR(sub.path.lstat().st_mode):
-        staged = staging.stage_tree(sub.path, folder)
-    else:
-        target = assignment.module_file if sub.path.suffix == ".py" else sub.path.name
-        staged = staging.stage_file(sub.path, folder, target)
-    skipped = staged.notice()
-    info = {"graded_file": assignment.module_file, **({"notice": skipped} if skipped else {})}
+    or devices, bounded sizes; a .zip unpacked first) and choose the graded file
+    (grader.intake: through single wrapping folders; the module by name, else the notebook,
+    else the only .py/.ipynb, renamed to the module), turning a notebook into the module.
+    Return the folder and what was graded; the trusted side reads student files only from
+    that folder. intake.NothingToGrade (a graded zero listing what was found) when no file
+    can be graded."""
+    prepared = intake.prepare(assignment, sub.path, into)
+    folder, skipped = prepared.folder, prepared.skipped
+    said = "\n\n".join(prepared.notes)
+    info = {"graded_file": prepared.graded,
+            **({"notice": "\n\n".join(filter(None, [said, skipped]))} if said or skipped
+               else {})}
+    if prepared.notes:
+        info["intake"] = prepared.notes  # type: ignore[assignment]
     module = folder / assignment.module_file
-    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
-    if os.path.lexists(module) or not notebooks:
+    if prepared.notebook is None:
         return folder, info
-    preferred = folder / f"{assignment.module}.ipynb"
-    chosen = preferred if preferred in notebooks else notebooks[0]
-    info["graded_file"] = chosen.name
+    chosen = prepared.notebook
     notice = ""
     try:
         source, notes = notebook.to_module(chosen)
@@ -157,7 +136,7 @@ def stage(assignment: Assignment, sub: Submission, into: Path) -> tuple[Path, di
         source = f"raise ImportError({str(exc)!r})\n"
         notice = f"Could not grade `{chosen.name}`: {exc}"
     if notice:
-        info["notice"] = f"{skipped}\n\n{notice}".strip()
+        info["notice"] = "\n\n".join(filter(None, [said, skipped, notice]))
     fd = os.open(module, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as f:  # a fresh file: never through a link
         f.write(source)
@@ -256,7 +235,14 @@ def reason(exc: BaseException) -> str:
 
 def failed(sub: Submission, result_path: Path, exc: BaseException,
            elapsed: float = 0.0) -> dict[str, Any]:
-    """Write and return the graded zero of a submission that could not be graded."""
+    """Write and return the graded zero of a submission that could not be graded (status
+    ``graded`` when intake found no file to grade: the student's mistake, said in words)."""
+    if isinstance(exc, intake.NothingToGrade):
+        res = results.failure(str(exc), max_score=100.0,
+                              extra={"submission": sub.name, "status": "graded"},
+                              execution_time=elapsed)
+        results.write(result_path, res)
+        return res
     res = results.failure(f"The autograder could not grade this submission: {reason(exc)}.",
                           max_score=100.0, extra={"submission": sub.name, "status": "error"},
                           execution_time=elapsed)

@@ -51,8 +51,8 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
     why_not = facts["why_not_isolated"]
     use_isolated = level != "subprocess" and why_not is None
     uid, lease = isolation.lease_uid(slot) if use_isolated else (None, None)
-    if uid is not None:
-        isolation.kill_uid(uid)  # whatever a crashed grader left running under this uid
+    if uid is not None and not facts["bwrap"]:  # (a sandbox dies with its grader: bwrap's
+        isolation.kill_uid(uid)  # --die-with-parent) whatever a crashed grader left running
     spec = replace(spec, limits=replace(spec.limits, isolated=use_isolated, uid=uid))
     runner = WorkerRunner(spec, "isolated" if use_isolated else "subprocess",
                           use_bwrap=facts["bwrap"])

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field, replace
 
 from grader.sandbox import bwrap
@@ -52,6 +53,40 @@ def _bind_privately(pairs: list[tuple[str, str]]) -> None:
     for src, alias in pairs:
         _check(_libc.mount(src.encode(), alias.encode(), None, MS_BIND | MS_REC, None),
                f"bind {src}")
+
+
+def adopt_orphans() -> None:
+    """Become a child subreaper: bubblewrap's outer process exits without reaping the init of
+    its PID namespace, which would be left to the host's pid 1 (a zombie of a sandbox uid that
+    lingers until pid 1 gets to it); as a subreaper we get it and reap it (reap_orphans)."""
+    _libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap_orphans(wait: float = 0.5) -> None:
+    """Reap the bubblewrap processes handed to us as a subreaper (see adopt_orphans), waiting
+    up to ``wait`` seconds for ones still dying. Only processes named bwrap are touched: the
+    runner's own bwrap child is reaped by its Popen before this is called."""
+    me, deadline = os.getpid(), time.monotonic() + wait
+    while True:
+        adopted = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            comm = stat[stat.index(b"(") + 1:stat.rindex(b")")]
+            fields = stat[stat.rindex(b")") + 2:].split()
+            if comm == b"bwrap" and int(fields[1]) == me:
+                adopted.append(int(pid))
+        for pid in adopted:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        if not adopted or time.monotonic() > deadline:
+            return
+        time.sleep(0.005)
 
 
 def unreachable(path: str) -> bool:
@@ -185,11 +220,15 @@ def run_snippet(python: str, code: str, limits: Limits, use_bwrap: bool, harness
             os.chmod(folder, 0o711)
             limits = replace(limits, reach=reach_for(view.sources(), folder))
         argv, cwd = view.command(argv, limits.reach), "/"
+    if use_bwrap:
+        adopt_orphans()
     try:
         return subprocess.run(argv, preexec_fn=limits.preexec, start_new_session=True,
                               input=code.encode(), capture_output=True, timeout=timeout,
                               env=TRIAL_ENV, cwd=cwd)
     finally:
+        if use_bwrap:
+            reap_orphans()
         if folder:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -208,10 +208,7 @@ def _tree(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         found.append(p)
-        try:
-            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
-        except (OSError, ValueError):
-            pass
+        todo += _children(p)
     return found
 
 
@@ -247,16 +244,30 @@ def _drain(fd: int) -> None:
         os.set_blocking(fd, True)
 
 
-def _kill_children(pid: int) -> None:
-    """SIGKILL the direct children of a process (read from /proc)."""
+def _children(pid: int) -> list[int]:
     try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return
-    for child in children:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _kill_sandbox(bwrap_pid: int) -> None:
+    """Kill a bubblewrap sandbox from the inside out: every process in its PID namespace first
+    (the namespace's init, bubblewrap's reaper, reaps them), then that init (bubblewrap reaps
+    it). Killing the init first would leave its namespace's dead to the host's pid 1."""
+    for init in _children(bwrap_pid):
+        for _ in range(3):  # a fork racing the sweep
+            for pid in _tree(init)[1:]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 1
+        while _children(init) and time.monotonic() < deadline:
+            time.sleep(0.005)
         try:
-            os.kill(int(child), signal.SIGKILL)
-        except (OSError, ValueError):
+            os.kill(init, signal.SIGKILL)
+        except OSError:
             pass
 
 
@@ -361,6 +372,8 @@ class WorkerRunner:
         try:
             cmd, cwd = self._command([self.spec.python, "-I", f"{harness}/_grader_worker.py",
                                       *map(str, theirs)])
+            if self.use_bwrap:
+                isolation.adopt_orphans()
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, pass_fds=theirs, cwd=cwd,
                 env=self._env(work, "/tmp" if inside else work), start_new_session=True,
@@ -435,20 +448,21 @@ class WorkerRunner:
             return
         if self.watchdog is not None:
             self.watchdog.stop()
-        if self.use_bwrap:  # the sandbox's init first: its PID namespace dies with it, and
-            _kill_children(self.proc.pid)  # bubblewrap reaps it (no orphan left to pid 1)
+        if self.use_bwrap:  # from the inside out, so every process is reaped by its own
+            _kill_sandbox(self.proc.pid)  # parent and none is left to the host's pid 1
             try:
                 self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 pass
+            isolation.reap_orphans()
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         if self.cgroup is not None:
             self.cgroup.kill()
-        if self.spec.limits.uid is not None:
-            isolation.kill_uid(self.spec.limits.uid)
+        if self.spec.limits.uid is not None and not self.use_bwrap:
+            isolation.kill_uid(self.spec.limits.uid)  # no PID namespace: sweep the whole uid
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

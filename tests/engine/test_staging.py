@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 from conftest import ROOT, left_by_sandbox_uids, read_results, run_cli
 
-from grader import grading, notebook, results, staging
+from grader import grading, intake, notebook, results, staging
 from grader.assignments import fingerprint
 from grader.grading import Submission, stage
 from grader.plugin import static_violations
@@ -91,10 +91,10 @@ def test_a_notebook_linked_to_a_root_only_file_is_not_read(a1, tmp_path):
     sub.mkdir()
     work.mkdir()
     (sub / "perceptron.ipynb").symlink_to(hidden)
-    folder, info = stage(a1, Submission("sub", sub), work)
-    assert list(folder.iterdir()) == []  # nothing converted, nothing graded from it
-    assert info["graded_file"] == "perceptron.py"
-    assert "perceptron.ipynb: a symbolic link, not copied" in info["notice"]
+    with pytest.raises(intake.NothingToGrade) as err:
+        stage(a1, Submission("sub", sub), work)
+    assert "perceptron.ipynb: a symbolic link, not copied" in str(err.value)
+    assert [p.name for p in work.rglob("*")] == ["staged"]  # nothing converted or graded
     with pytest.raises(notebook.NotebookError, match="symbolic link"):
         notebook.to_module(sub / "perceptron.ipynb")
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from grader import assignments
 from grader.sandbox import WorkerSpec, open_runner
@@ -68,16 +71,17 @@ def test_forward(student, reference, seed):
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("course")
+def course() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="torch-course-"))  # an ordinary user may read it
+    os.chmod(root, 0o755)
     (root / "reference" / "z7_tnet").mkdir(parents=True)
     (root / "reference" / "z7_tnet" / "tnet.py").write_text(REFERENCE)
     tests = root / "tests" / "z7_tnet"
     tests.mkdir(parents=True)
     for name, text in FILES.items():
         (tests / name).write_text(textwrap.dedent(text).lstrip())
-    os.chmod(root, 0o755)
-    return root
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _submission(folder: Path, body: str) -> Path:
@@ -106,22 +110,49 @@ def test_a_failing_torch_submission_pays_for_torch_once(course, tmp_path):
     assert max(times[1:]) < 0.5, times  # a fork, where a cold start imports torch for seconds
 
 
-def test_a_memory_hog_gets_a_zero_and_its_neighbour_is_unharmed(course, tmp_path):
-    subs = tmp_path / "subs"
-    (subs / "correct").mkdir(parents=True)
-    (subs / "correct" / "tnet.py").write_text(REFERENCE)
-    _submission(subs / "hog", "    x = torch.ones(2 ** 31)  # 8 GB of float32")
-    out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "grader.cli", "grade", "z7", str(subs), "--out",
-                           str(out), "--jobs", "2"], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "GRADER_ROOT": str(course)})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    good = json.loads((out / "correct" / "results.json").read_text())
-    hog = json.loads((out / "hog" / "results.json").read_text())
+def _as_nobody() -> list[str] | None:
+    """The command prefix that runs as the ordinary user `nobody`, when this machine allows it."""
+    runuser = shutil.which("runuser")
+    if os.geteuid() != 0 or not runuser:
+        return None
+    ok = subprocess.run([runuser, "-u", "nobody", "--", sys.executable, "-c", "import torch"],
+                        capture_output=True, cwd="/", env={"PATH": "/usr/bin:/bin"})
+    return [runuser, "-u", "nobody", "--"] if ok.returncode == 0 else None
+
+
+@pytest.mark.parametrize("who", ["grader", "ordinary-user"])
+def test_a_memory_hog_gets_a_zero_and_its_neighbour_is_unharmed(course, who):
+    """As root the cgroup holds the memory; as an ordinary user (no cgroup) the watchdog does,
+    never an address-space limit (it breaks CUDA)."""
+    prefix = [] if who == "grader" else _as_nobody()
+    if prefix is None:
+        pytest.skip("needs root, runuser and a venv that `nobody` can run")
+    tmp = Path(tempfile.mkdtemp(prefix="torch-batch-"))
+    os.chmod(tmp, 0o1777)
+    try:
+        subs = tmp / "subs"
+        (subs / "correct").mkdir(parents=True)
+        (subs / "correct" / "tnet.py").write_text(REFERENCE)
+        _submission(subs / "hog", "    x = torch.ones(2 ** 31)  # 8 GB of float32")
+        for path in (subs, subs / "correct", subs / "hog"):
+            os.chmod(path, 0o755)
+        out = tmp / "out"
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "TMPDIR": str(tmp),
+               "GRADER_ROOT": str(course)}
+        proc = subprocess.run([*prefix, sys.executable, "-m", "grader.cli", "grade", "z7",
+                               str(subs), "--out", str(out), "--jobs", "2"], capture_output=True,
+                              text=True, timeout=600, env=env, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        good = json.loads((out / "correct" / "results.json").read_text())
+        hog = json.loads((out / "hog" / "results.json").read_text())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     assert good["score"] == 100, good
     assert hog["score"] == 0
     assert all("ran out of memory (the limit is 1536 MB" in t["output"] for t in hog["tests"])
-    assert hog["extra_data"]["isolation"]["memory"] != "rlimit (address space)"  # never for torch
+    memory = hog["extra_data"]["isolation"]["memory"]
+    assert memory == ("watchdog (resident memory)" if who == "ordinary-user" else "cgroup v1") or (
+        who == "grader" and memory in ("cgroup v2", "watchdog (resident memory)"))
 
 
 def test_the_watchdog_kills_a_tree_over_its_limit():
