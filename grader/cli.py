@@ -122,6 +122,8 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_mutants(args: argparse.Namespace) -> int:
+    """Grade every mutant (each must lose its judges' points) and every alternate (each must
+    get full marks)."""
     import tempfile
 
     from grader import mutants
@@ -129,8 +131,10 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 
     a = assignments.find(args.assignment)
     found = mutants.load_all(a)
+    alternates = mutants.load_alternates(a)
     with tempfile.TemporaryDirectory(prefix="grader-mutants-") as tmp:
         folders = mutants.materialise(a, found, Path(tmp) / "subs")
+        folders += mutants.materialise_alternates(alternates, Path(tmp) / "subs")
         subs = [Submission(f.name, f) for f in folders]
         out = Path(args.out) if args.out else Path(tmp) / "out"
         rows = dict(grade_batch(a, subs, out, jobs=args.jobs, isolation=args.isolation))
@@ -142,7 +146,16 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         verdict = "caught" if not problems else "SURVIVED: " + "; ".join(problems)
         print(f"{m.name:36} {res.get('score', 0):>6g}/{results.max_score(res):g}  {verdict}")
     print(f"{len(found) - bad} of {len(found)} mutants caught")
-    return 1 if bad else 0
+    unfair = 0
+    for alt in alternates:
+        res = rows[f"alt-{alt.name}"]
+        lost = mutants.lost_points(res)
+        unfair += bool(lost)
+        verdict = "full marks" if not lost else "LOST POINTS: " + "; ".join(lost)
+        print(f"alternate {alt.name:26} {res.get('score', 0):>6g}/{results.max_score(res):g}  "
+              f"{verdict}  ({alt.note[:60]})")
+    print(f"{len(alternates) - unfair} of {len(alternates)} alternates got full marks")
+    return 1 if bad or unfair else 0
 
 
 def cmd_gradescope(args: argparse.Namespace) -> int:

@@ -51,7 +51,8 @@ def layout(chosen: list[Assignment], dest: Path, warm_cache: bool = True) -> Pat
     for a in chosen:
         _copy_tree(a.reference_dir, dest / "reference" / a.name)
         _copy_tree(a.tests_dir, dest / "tests" / a.name)
-        shutil.rmtree(dest / "tests" / a.name / "mutants", ignore_errors=True)
+        for extra in ("mutants", "alternates"):
+            shutil.rmtree(dest / "tests" / a.name / extra, ignore_errors=True)
         reqs += [r for r in a.requirements if r not in reqs]
     (dest / "requirements.txt").write_text("\n".join(reqs) + "\n")
     (dest / "assignments.txt").write_text("\n".join(a.name for a in chosen) + "\n")

@@ -1,4 +1,9 @@
-"""Mutants: known-wrong versions of a reference solution, one mistake each.
+"""Mutants and alternates: the proof that the judges are right both ways.
+
+A mutant is a known-wrong version of the reference, one mistake each; it must lose the points of
+the judges it names. An alternate is an independent *correct* solution (tests/<a>/alternates/
+<name>/, the module or a notebook, and NOTE.txt saying in one line what makes it different),
+written from the student README alone; it must get full marks.
 
 A mutant is a TOML file in tests/<a>/mutants/: ``mistake`` (what a student got wrong),
 ``catches`` (the judges that must lose points) and ``[[replace]]`` edits (``old`` -> ``new``)
@@ -84,3 +89,41 @@ def survivors(m: Mutant, res: dict[str, Any]) -> list[str]:
     if res.get("score", 0) >= sum(t["max_score"] for t in res.get("tests", [])):
         problems.append("the mutant kept full marks")
     return problems
+
+
+@dataclass
+class Alternate:
+    name: str
+    note: str
+    folder: Path
+
+
+def load_alternates(a: Assignment) -> list[Alternate]:
+    """Every folder under tests/<a>/alternates/ (the submission as a student would hand it in)."""
+    root = a.tests_dir / "alternates"
+    found = []
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+        note = folder / "NOTE.txt"
+        text = note.read_text().strip().splitlines()[0] if note.exists() else ""
+        found.append(Alternate(folder.name, text, folder))
+    return found
+
+
+def materialise_alternates(alternates: list[Alternate], into: Path) -> list[Path]:
+    """Copy each alternate as a submission folder named alt-<name> (NOTE.txt left out)."""
+    folders = []
+    for alt in alternates:
+        folder = into / f"alt-{alt.name}"
+        shutil.copytree(alt.folder, folder, ignore=shutil.ignore_patterns("NOTE.txt",
+                                                                          "__pycache__"))
+        folders.append(folder)
+    return folders
+
+
+def lost_points(res: dict[str, Any]) -> list[str]:
+    """What a correct solution lost: the tests it did not get full marks on."""
+    lost = [f"{t.get('name')} ({t['score']:g}/{t['max_score']:g})" for t in res.get("tests", [])
+            if t["score"] < t["max_score"]]
+    if not lost and res.get("score", 0) < sum(t["max_score"] for t in res.get("tests", [])):
+        lost.append(f"score {res.get('score')}")
+    return lost

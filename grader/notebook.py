@@ -17,6 +17,7 @@ text, code cells for the code, a last cell that runs the public checks).
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 from pathlib import Path
 
@@ -50,10 +51,27 @@ def _is_constant(node: ast.AST) -> bool:
     return False
 
 
-def _keep(stmt: ast.stmt) -> bool:
+def _bound(stmt: ast.stmt) -> set[str]:
+    """The names a kept statement defines at the top of the module."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {stmt.name}
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).partition(".")[0] for a in stmt.names}
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+    return {n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _keep(stmt: ast.stmt, defined: set[str]) -> bool:
+    """Imports, definitions, and constants whose names are all defined by what was kept (a
+    constant built from a variable of a dropped cell would fail at import)."""
     if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef,
                          ast.ClassDef)):
         return True
+    value = getattr(stmt, "value", None)
+    if value is not None:
+        names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+        if not names <= defined | set(dir(builtins)):
+            return False
     if isinstance(stmt, ast.Assign):
         return all(isinstance(t, (ast.Name, ast.Tuple)) for t in stmt.targets) and _is_constant(
             stmt.value)
@@ -112,24 +130,30 @@ def read_cells(path: Path) -> list[dict]:
 
 
 def to_module(path: Path) -> tuple[str, list[str]]:
-    """Return (module source, notes for the student about what was left out)."""
+    """Return (module source, notes for the student about what was left out). ``from
+    __future__`` imports are moved to the top, where Python requires them (Jupyter does not)."""
     parts: list[str] = []
     notes: list[str] = []
+    future: list[str] = []
+    defined: set[str] = set()
     for n, cell in enumerate(read_cells(path), 1):
         if SKIP_TAG in cell["tags"]:
             continue
         try:
-            part = _cell(n, cell, notes)
+            part = _cell(n, cell, notes, defined, future)
         except (RecursionError, MemoryError):  # the parser's and our recursion limits
             raise NotebookError(f"code cell {n} is nested too deeply or is too large to "
                                 "read") from None
         if part:
             parts.append(part)
-    return "\n\n\n".join(parts) + "\n", notes
+    head = "".join(f"{line}\n" for line in dict.fromkeys(future))
+    return head + "\n\n\n".join(parts) + "\n", notes
 
 
-def _cell(n: int, cell: dict, notes: list[str]) -> str | None:
-    """What is kept of code cell ``n``; what is left out is added to ``notes``."""
+def _cell(n: int, cell: dict, notes: list[str], defined: set[str], future: list[str]
+          ) -> str | None:
+    """What is kept of code cell ``n``; what is left out is added to ``notes``, the names it
+    defines to ``defined`` and its ``from __future__`` imports to ``future``."""
     source = _strip_magics(cell["source"])
     if not source.strip():
         return None
@@ -138,17 +162,28 @@ def _cell(n: int, cell: dict, notes: list[str]) -> str | None:
     except SyntaxError as exc:
         raise NotebookError(f"code cell {n} has a syntax error: {exc.msg} "
                             f"(line {exc.lineno} of the cell)") from None
-    if KEEP_TAG in cell["tags"]:
-        return f"# --- cell {n} (kept whole)\n{source}"
     lines = source.splitlines()
+    futures = [s for s in tree.body if isinstance(s, ast.ImportFrom) and s.module == "__future__"]
+    for stmt in futures:
+        future.append("\n".join(lines[stmt.lineno - 1:stmt.end_lineno]))
+    if KEEP_TAG in cell["tags"]:
+        for stmt in tree.body:
+            defined |= _bound(stmt) if not isinstance(stmt, ast.Expr) else set()
+        for stmt in futures:  # moved to the top of the module
+            for i in range(stmt.lineno - 1, stmt.end_lineno):
+                lines[i] = ""
+        return f"# --- cell {n} (kept whole)\n" + "\n".join(lines)
     kept = []
     for stmt in tree.body:
+        if stmt in futures:
+            continue
         start = stmt.lineno - 1 - len(getattr(stmt, "decorator_list", []) or [])
         if getattr(stmt, "decorator_list", None):
             start = min(d.lineno for d in stmt.decorator_list) - 1
         chunk = "\n".join(lines[start:stmt.end_lineno])
-        if _keep(stmt):
+        if _keep(stmt, defined):
             kept.append(chunk)
+            defined |= _bound(stmt)
         elif not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
             notes.append(f"cell {n}, line {stmt.lineno}: not run by the grader "
                          f"({type(stmt).__name__.lower()} at top level)")

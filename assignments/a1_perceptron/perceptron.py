@@ -22,7 +22,8 @@ class Perceptron:
     """A threshold unit in bias form: fires when w . x + b >= 0."""
 
     def __init__(self, weights: np.ndarray, bias: float):
-        """Store the weights as a float64 array of shape (n,) and the bias as a float."""
+        """Store the weights as ``self.weights``, a float64 array of shape (n,), and the bias as
+        ``self.bias``, a float (the graders read these two attributes)."""
         raise NotImplementedError("not implemented yet: Perceptron.__init__")
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -537,7 +537,8 @@ class Dual:
 
 def jvp(f: Callable, x: list[float], v: list[float]) -> tuple[float, float]:
     """Forward mode: (f(x), the directional derivative of f at x along v), from one pass of f on
-    Dual numbers whose tangents are v."""
+    Dual numbers whose tangents are v. f takes one argument per input, unpacked: for
+    x = [x1, x2] it is called as f(Dual(x1, v1), Dual(x2, v2)), never with one list."""
     # BEGIN SOLUTION
     out = f(*[Dual(xi, vi) for xi, vi in zip(x, v)])
     return out.value, out.tangent

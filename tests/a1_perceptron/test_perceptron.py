@@ -115,4 +115,5 @@ def test_xor_loss_curve(student, reference):
     check(losses[-1] < 0.1 * losses[0], "the loss did not fall to a tenth of its starting value")
     steps_up = int(np.sum(np.diff(losses) > 1e-12))
     check(steps_up <= 0.05 * len(losses), f"the loss went up in {steps_up} of {len(losses)} epochs")
-    assert_allclose(losses, want, "loss curve", rtol=1e-6, atol=1e-9)
+    # the README lets train_xor compute in float32: over 3000 epochs that drifts ~1e-5 relative
+    assert_allclose(losses, want, "loss curve", rtol=1e-4, atol=1e-7)

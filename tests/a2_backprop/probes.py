@@ -120,12 +120,12 @@ def optimiser_steps(impl, seed):
     rng = np.random.default_rng(seed)
     w, dw = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
     v = np.zeros_like(w)
-    sgd = np.asarray(impl.sgd_step(w.copy(), dw, 0.1), dtype=np.float64)
+    sgd = np.array(impl.sgd_step(w.copy(), dw.copy(), 0.1), dtype=np.float64)
     trail = []
     wm = w.copy()
-    for _ in range(3):
-        wm, v = impl.sgd_momentum_step(wm, dw, v, 0.1, 0.9)
-        trail.append(np.asarray(wm, dtype=np.float64))
+    for _ in range(3):  # record copies: an update in place (the README allows it) must not
+        wm, v = impl.sgd_momentum_step(wm, dw.copy(), v, 0.1, 0.9)  # rewrite earlier steps
+        trail.append(np.array(wm, dtype=np.float64))
     return sgd, trail
 
 

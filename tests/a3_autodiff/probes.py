@@ -269,3 +269,9 @@ def forward_vs_reverse(impl, seed):
     out.backward()
     return {"value": float(value), "jvp": float(tangent),
             "vjp_dot_v": float(sum(x.grad * vi for x, vi in zip(xs, v)))}
+
+
+def jvp_convention(impl):
+    """The README's calling convention: f gets one Dual per input, unpacked."""
+    value, tangent = impl.jvp(lambda a, b: a * b + a, [2.0, 3.0], [1.0, 0.0])
+    return {"value": float(value), "tangent": float(tangent)}

@@ -26,6 +26,7 @@ def graded(request, tmp_path_factory):
     shutil.copy(a.release_dir / a.module_file, subs / "stub" / a.module_file)
     found = mutants.load_all(a)
     mutants.materialise(a, found, subs)
+    mutants.materialise_alternates(mutants.load_alternates(a), subs)
     out = tmp_path_factory.mktemp(f"{a.name}-out")
     proc = run_cli("grade", a.name, str(subs), "--out", str(out), "--jobs", "2")
     assert proc.returncode == 0, proc.stderr
@@ -54,6 +55,18 @@ def test_every_mutant_loses_the_points_it_names(graded):
     assert not {k: v for k, v in survived.items() if v}
 
 
+def test_every_alternate_gets_full_marks(graded):
+    """Independent correct solutions, written from the student README alone, in other styles
+    (loops, float32 where allowed, in-place updates, a notebook): a fair grader gives each 100."""
+    a, out, _, _ = graded
+    alternates = mutants.load_alternates(a)
+    assert len(alternates) >= 4
+    assert any((alt.folder / f"{a.module}.ipynb").exists() for alt in alternates)
+    lost = {alt.name: mutants.lost_points(read_results(out, f"alt-{alt.name}"))
+            for alt in alternates}
+    assert not {k: v for k, v in lost.items() if v}
+
+
 def test_results_validate_against_the_schema(graded):
     a, out, found, _ = graded
     for name in ["reference", "stub", *(m.name for m in found)]:
@@ -77,7 +90,7 @@ def test_gradebook_and_table(graded):
     with open(out / "gradebook.csv") as f:
         rows = {r["submission"]: r for r in csv.DictReader(f)}
     assert float(rows["reference"]["total"]) == 100 and float(rows["stub"]["total"]) == 0
-    assert len(rows) == 2 + len(found)
+    assert len(rows) == 2 + len(found) + len(mutants.load_alternates(a))
     assert "reference" in proc.stdout and "100/100" in proc.stdout
     level = read_results(out, "reference")["extra_data"]["isolation"]["level"]
     assert level in ("isolated", "subprocess") and level in proc.stdout

@@ -46,6 +46,35 @@ def test_to_module_keeps_definitions_and_drops_the_rest(tmp_path):
     assert namespace["f"](1) == 2
 
 
+def test_a_constant_built_from_a_dropped_variable_is_dropped_too(tmp_path):
+    """`a = Value(2.0)` is a call, so it is left out; `e = (a + b) * (b + 1)` names it, so it
+    must be left out as well, or the module fails at import with a NameError."""
+    nb = _write_nb(tmp_path / "x.ipynb", [
+        ("code", "class Value:\n    def __init__(self, v):\n        self.v = v", None),
+        ("code", "a = Value(2.0)\nb = Value(3.0)\ne = (a + b) * (b + 1)\nK = 2 * 3", None),
+    ])
+    source, notes = notebook.to_module(nb)
+    assert "e = (a + b)" not in source and "K = 2 * 3" in source
+    assert "cell 2, line 3: not run by the grader (assign at top level)" in notes
+    exec(compile(source, "nb", "exec"), {})
+
+
+def test_a_future_import_in_a_later_cell_is_moved_to_the_top(tmp_path):
+    """Jupyter runs `from __future__ import annotations` in any cell; a module needs it first."""
+    nb = _write_nb(tmp_path / "x.ipynb", [
+        ("code", "import numpy as np", None),
+        ("code", "from __future__ import annotations\n\ndef f(x: Later) -> int:\n"
+                 "    return 1", None),
+        ("code", "from __future__ import annotations", ["keep"]),
+    ])
+    source, _ = notebook.to_module(nb)
+    assert source.startswith("from __future__ import annotations\n")
+    assert source.count("from __future__") == 1
+    namespace = {}
+    exec(compile(source, "nb", "exec"), namespace)
+    assert namespace["f"](0) == 1
+
+
 @pytest.mark.parametrize("text, needle", [
     ('{"cells": [', "invalid JSON"),
     ("[]", "no list of cells"),

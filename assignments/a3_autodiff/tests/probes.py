@@ -103,3 +103,9 @@ def scalar_ops(impl):
         num = (fn(Num(x0 + h)).v - fn(Num(x0 - h)).v) / (2 * h)
         out[name] = (float(y.data), float(x.grad), fn(Num(x0)).v, num)
     return out
+
+
+def jvp_convention(impl):
+    """The README's calling convention: f gets one Dual per input, unpacked."""
+    value, tangent = impl.jvp(lambda a, b: a * b + a, [2.0, 3.0], [1.0, 0.0])
+    return {"value": float(value), "tangent": float(tangent)}

@@ -32,3 +32,12 @@ def test_scalar_operations_match_finite_differences(student, score):
             wrong.append(f"{name}: gradient {grad:.6g}, finite differences give {numeric:.6g}")
     score.fraction(1 - len(wrong) / len(got))
     check(not wrong, "\n".join(wrong))
+
+
+@pytest.mark.points(0)
+def test_jvp_calls_f_with_one_dual_per_input(student):
+    """jvp's calling convention: f(a, b) = a b + a at (2, 3) along (1, 0) is 8, with slope 4"""
+    got = student(probes.jvp_convention)
+    check(abs(got["value"] - 8.0) < 1e-12 and abs(got["tangent"] - 4.0) < 1e-12,
+          f"jvp(f, [2, 3], [1, 0]) for f(a, b) = a*b + a should be (8, 4), got "
+          f"({got['value']!r}, {got['tangent']!r}); f is called as f(Dual(2, 1), Dual(3, 0))")
