@@ -62,7 +62,7 @@ def adopt_orphans() -> None:
     _libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
-def reap_orphans(wait: float = 0.5) -> None:
+def reap_orphans(wait: float = 1.0) -> None:
     """Reap the bubblewrap processes handed to us as a subreaper (see adopt_orphans), waiting
     up to ``wait`` seconds for ones still dying. Only processes named bwrap are touched: the
     runner's own bwrap child is reaped by its Popen before this is called."""

@@ -597,6 +597,8 @@ class WorkerRunner:
 
     def close(self) -> None:
         self._kill()
+        if self.use_bwrap:  # stragglers of the measure run and of earlier sandboxes
+            isolation.reap_orphans(wait=2)
         if self.cgroup is not None:
             self.cgroup.remove()
         shutil.rmtree(self.root, ignore_errors=True)

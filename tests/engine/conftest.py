@@ -47,10 +47,13 @@ def left_by_sandbox_uids(out: Path) -> list[str]:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uid = int(fields["Uid"].split()[0])
         if uid in uids:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200]
-            left.append(f"process {pid} of uid {uid}: {cmd.decode(errors='replace')}")
+            left.append(f"process {pid} of uid {uid} ({fields['Name'].strip()}, "
+                        f"{fields['State'].strip()}, parent {fields['PPid'].strip()}): "
+                        f"{cmd.decode(errors='replace')}")
     for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]:
         if int(line.split()[7]) in uids:
             left.append(f"shared memory segment {line.split()[1]}")
