@@ -11,7 +11,7 @@ A ?=
 S ?=
 JOBS ?= 2
 
-.PHONY: all venv sysdeps grade test lint release bench docker clean
+.PHONY: all venv sysdeps grade test lint release bench docker docker-gpu clean
 
 all: test
 
@@ -62,10 +62,25 @@ bench: $(STAMP) sysdeps
 # debootstrap, builds a Debian base image locally; nothing is pulled).
 IMAGE ?= dlgrader:latest
 BASE_IMAGE ?= dlgrader-base:bookworm
+# The CPU build of torch goes into the image when a wheel of it is on this machine's disk
+# (TORCH_WHEELS; here /opt/wheels holds torch-*+cpu); otherwise GRADER_TORCH=cpu fetches it.
+TORCH_WHEELS ?= /opt/wheels
 docker: $(STAMP)
 	rm -rf build/docker && mkdir -p build/docker/wheels
+	cp $(TORCH_WHEELS)/torch-*+cpu-cp311-*.whl build/docker/wheels/ 2>/dev/null || \
+	  echo "make: no CPU torch wheel in $(TORCH_WHEELS): the image has no torch (GRADER_TORCH=cpu)"
 	$(PY) -m grader.cli gradescope --layout build/docker/source
 	eval "$$(BASE_IMAGE=$(BASE_IMAGE) bash docker/start-engine.sh)" && \
 	  docker build --network host -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) \
 	    -t $(IMAGE) build/docker && \
 	  docker image prune -f >/dev/null
+
+# For GPU hosts (documented, not built here: it needs a CUDA base image from a registry and a
+# GPU to test on): the same image on NVIDIA's CUDA runtime, torch's default (CUDA) build from
+# PyPI. Run containers with `--gpus all`; grade with `grader grade ... --device cuda`.
+GPU_BASE_IMAGE ?= nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
+docker-gpu: $(STAMP)
+	rm -rf build/docker && mkdir -p build/docker/wheels
+	$(PY) -m grader.cli gradescope --layout build/docker/source
+	docker build --network host -f docker/Dockerfile --build-arg BASE_IMAGE=$(GPU_BASE_IMAGE) \
+	  --build-arg GRADER_TORCH=cuda -t $(IMAGE:latest=gpu) build/docker

@@ -3,7 +3,7 @@
 # needs, and the autograder source locked against the sandbox's unprivileged uids.
 # Works on Gradescope's Ubuntu 22.04 (Python 3.10) and on Debian bookworm (Python 3.11).
 # GRADER_WHEELS=DIR installs wheels from DIR first (here: a CPU build of torch from local disk);
-# GRADER_TORCH=cpu installs CPU-only torch from PyTorch's index (on Gradescope).
+# GRADER_TORCH=cpu installs CPU-only torch from PyTorch's index (on Gradescope); cuda: PyPI's.
 set -euo pipefail
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${GRADER_VENV:-/opt/grader-venv}"
@@ -24,6 +24,8 @@ if [ -n "${GRADER_WHEELS:-}" ] && ls "$GRADER_WHEELS"/*.whl >/dev/null 2>&1; the
 fi
 if [ "${GRADER_TORCH:-}" = "cpu" ]; then
   "$VENV/bin/python" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+elif [ "${GRADER_TORCH:-}" = "cuda" ]; then  # `make docker-gpu`: PyPI's default build is CUDA's
+  "$VENV/bin/python" -m pip install -q torch
 fi
 "$VENV/bin/python" -m pip install -q -r "$SRC/requirements.txt"
 chmod -R a+rX "$VENV"

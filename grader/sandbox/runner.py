@@ -177,8 +177,7 @@ def physical_gpu(device: str) -> str:
 class Watchdog:
     """Resident memory of a process tree, sampled ten times a second; above the limit the
     whole tree is killed. The fallback for torch workers where no cgroup can be had: an
-    address-space limit breaks CUDA. PSS where /proc lets us read it (root), else RSS, which
-    counts pages shared between the zygote and its child twice (an over-estimate)."""
+    address-space limit breaks CUDA. See ``tree_memory`` for how it is counted."""
 
     def __init__(self, pid: int, limit_mb: int, period: float = 0.1):
         self.pid, self.limit, self.period = pid, limit_mb << 20, period
@@ -192,7 +191,7 @@ class Watchdog:
     def _watch(self) -> None:
         while not self._stop.wait(self.period):
             tree = _tree(self.pid)
-            if sum(map(_resident, tree)) > self.limit:
+            if tree_memory(tree) > self.limit:
                 self.fired = True
                 for pid in reversed(tree):
                     try:
@@ -202,26 +201,56 @@ class Watchdog:
                 return
 
 
+def tree_memory(tree: list[int]) -> int:
+    """Bytes a sandbox's processes hold: the sum of their PSS where /proc lets us read it (root
+    with CAP_SYS_PTRACE). Otherwise (in a container, or as an ordinary user: the zygote is not
+    dumpable) from /proc/<pid>/status: the first Python (the zygote) counts whole, each process
+    below it only the anonymous memory beyond the zygote's (what a fork shares copy-on-write
+    with the zygote is not counted twice)."""
+    pss = [_field(f"/proc/{p}/smaps_rollup", "Pss:") for p in tree]
+    if all(v is not None for v in pss):
+        return sum(pss)  # type: ignore[arg-type]
+    total, base = 0, None
+    for pid in tree:
+        rss = _field(f"/proc/{pid}/status", "VmRSS:") or 0
+        anon = (_field(f"/proc/{pid}/status", "RssAnon:") or 0) + (
+            _field(f"/proc/{pid}/status", "RssShmem:") or 0)
+        if base is None and _comm(pid).startswith("python"):
+            base = anon
+            total += rss
+        elif base is not None:
+            total += max(0, anon - base)
+        else:
+            total += rss  # bubblewrap, above the zygote: small
+    return total
+
+
+def _field(path: str, key: str) -> int | None:
+    """A "Key: N kB" line of a /proc file, in bytes (None when unreadable)."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1]) << 10
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _tree(pid: int) -> list[int]:
     """pid and all its descendants (from /proc), parents first."""
     found, todo = [], [pid]
     while todo:
-        p = todo.pop()
+        p = todo.pop(0)
         found.append(p)
         todo += _children(p)
     return found
-
-
-def _resident(pid: int) -> int:
-    """Bytes of memory a process holds: its PSS if readable, else its RSS."""
-    for path, key in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
-        try:
-            for line in Path(path).read_text().splitlines():
-                if line.startswith(key):
-                    return int(line.split()[1]) << 10
-        except (OSError, ValueError):
-            continue
-    return 0
 
 
 class ServerExited(Exception):

@@ -7,6 +7,7 @@ Debian's packages, a base image made locally) and skips, saying why, when it can
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 from conftest import ROOT, read_results, run_cli
@@ -53,3 +54,47 @@ def test_no_container_is_left_behind(engine):
     out = subprocess.run(["docker", "ps", "-aq", "--filter", f"ancestor={IMAGE}"],
                          capture_output=True, text=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_torch_assignment_grades_in_the_box(engine, tmp_path):
+    """The image has torch's CPU build; a torch assignment grades in Gradescope's box (768 MB,
+    half a CPU) with its memory watched (a container offers no cgroup): a submission that
+    allocates 8 GB gets a zero saying it ran out of memory, its neighbour full marks."""
+    pytest.importorskip("torch")
+    from test_torch_workers import REFERENCE, make_course
+
+    course = make_course(tmp_path / "course", memory_mb=512)
+    env = {**os.environ, "GRADER_ROOT": str(course)}
+    ctx = tmp_path / "ctx"
+    layout = subprocess.run([sys.executable, "-m", "grader.cli", "gradescope", "--layout",
+                             str(ctx / "source")], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert layout.returncode == 0, layout.stderr[-2000:]
+    (ctx / "Dockerfile").write_text(
+        f"FROM {IMAGE}\n"
+        "COPY source/reference/z7_tnet /autograder/source/reference/z7_tnet\n"
+        "COPY source/tests/z7_tnet /autograder/source/tests/z7_tnet\n"
+        "RUN chown -R root:root /autograder/source && chmod -R go-rwx /autograder/source\n")
+    image = f"{IMAGE}-torch"
+    build = subprocess.run(["docker", "build", "-t", image, str(ctx)], capture_output=True,
+                           text=True, timeout=1200)
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    try:
+        subs = tmp_path / "subs"
+        for name, extra in (("correct", ""), ("hog", "    x = torch.ones(2 ** 31)\n")):
+            (subs / name).mkdir(parents=True)
+            (subs / name / "tnet.py").write_text(REFERENCE.replace(
+                "    return torch.tanh", extra + "    return torch.tanh"))
+        out = tmp_path / "out"
+        proc = subprocess.run([sys.executable, "-m", "grader.cli", "grade", "z7", str(subs),
+                               "--out", str(out), "--backend", "docker", "--image", image,
+                               "--jobs", "2"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=1200)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        good, hog = read_results(out, "correct"), read_results(out, "hog")
+    finally:
+        subprocess.run(["docker", "rmi", "-f", image], capture_output=True)
+    assert good["score"] == 100, good["output"][:2000]
+    assert good["extra_data"]["isolation"]["memory"] == "watchdog (resident memory)"
+    assert hog["score"] == 0
+    assert all("ran out of memory (the limit is 512 MB" in t["output"] for t in hog["tests"])

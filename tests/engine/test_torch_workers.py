@@ -44,7 +44,7 @@ preload = ["torch"]
 
 [limits]
 timeout = 30
-memory_mb = 1536
+memory_mb = MEMORY_MB
 total_timeout = 300
 ''',
     "probes.py": '''
@@ -70,17 +70,23 @@ def test_forward(student, reference, seed):
 }
 
 
-@pytest.fixture(scope="module")
-def course() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="torch-course-"))  # an ordinary user may read it
-    os.chmod(root, 0o755)
+def make_course(root: Path, memory_mb: int = 1536) -> Path:
+    """A course holding one torch assignment, z7_tnet (also used by test_docker)."""
     (root / "reference" / "z7_tnet").mkdir(parents=True)
     (root / "reference" / "z7_tnet" / "tnet.py").write_text(REFERENCE)
     tests = root / "tests" / "z7_tnet"
     tests.mkdir(parents=True)
     for name, text in FILES.items():
-        (tests / name).write_text(textwrap.dedent(text).lstrip())
-    yield root
+        text = textwrap.dedent(text).lstrip().replace("MEMORY_MB", str(memory_mb))
+        (tests / name).write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def course() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="torch-course-"))  # an ordinary user may read it
+    os.chmod(root, 0o755)
+    yield make_course(root)
     shutil.rmtree(root, ignore_errors=True)
 
 
