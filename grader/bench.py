@@ -149,6 +149,28 @@ def _warm_vs_cold(a: assignments.Assignment, repeat: int) -> tuple[float, float]
     return statistics.median(cold), statistics.median(warm)
 
 
+TORCH_PROBE = ("import resource, time; t = time.perf_counter(); import torch; "
+               "y = torch.nn.Linear(256, 256)(torch.randn(64, 256)).sum().item(); "
+               "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+
+
+def _torch_in_the_box(image: str) -> str:
+    """Torch in Gradescope's box: the image's size, and the seconds and peak resident memory of
+    a process that imports torch and runs a layer, under 768 MB and half a CPU."""
+    import docker
+
+    client = docker.from_env()
+    size = client.images.get(image).attrs.get("Size", 0) / 2**30
+    try:
+        out = client.containers.run(image, ["/opt/grader-venv/bin/python", "-c", TORCH_PROBE],
+                                    network_mode="none", mem_limit="768m", nano_cpus=500_000_000,
+                                    remove=True).decode().split()
+    except Exception as exc:  # noqa: BLE001 - no torch in the image, a failed run
+        return f"image {size:.2f} GB; torch: {str(exc)[:120]}"
+    return (f"image {size:.2f} GB; torch in the box: import + a layer {float(out[0]):.2f} s, "
+            f"peak {int(out[1]) / 1024:.0f} MB of 768")
+
+
 def _docker_available(image: str) -> str | None:
     """None when the image can be run here, else why not."""
     if not os.environ.get("DOCKER_HOST") and not os.path.exists("/var/run/docker.sock"):
@@ -209,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     too_big = []
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
         variants = _variants(Path(tmp))
+        if not _docker_available(args.image):
+            print(f"\n{args.image}: {_torch_in_the_box(args.image)}")
         cold, warm = _warm_vs_cold(assignments.all_assignments()[0], args.repeat)
         print(f"\na fresh worker with torch imported: cold start {cold:.2f} s, warm fork "
               f"{warm:.3f} s ({cold / warm:.0f}x; medians of {args.repeat})")

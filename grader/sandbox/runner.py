@@ -261,18 +261,6 @@ class ServerExited(Exception):
         self.status = status
 
 
-def _drain(fd: int) -> None:
-    """Throw away whatever is waiting in a pipe."""
-    os.set_blocking(fd, False)
-    try:
-        while os.read(fd, 1 << 16):
-            pass
-    except BlockingIOError:
-        pass
-    finally:
-        os.set_blocking(fd, True)
-
-
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -452,7 +440,7 @@ class WorkerRunner:
         except (OSError, EOFError, TimeoutError, codec.CodecError):
             self._kill()
             return self._start()
-        _drain(self.rfd)  # what a dead server left half-written
+        worker.drain(self.rfd)  # what a dead server left half-written
         if self.cgroup is not None:
             self.oom_base = self.cgroup.oom_kills()
         self.need_fork = False

@@ -310,7 +310,7 @@ def _sweep(config: dict, child: int | None) -> None:
             return
 
 
-def _drain(fd: int) -> None:
+def drain(fd: int) -> None:
     """Throw away whatever is waiting in a pipe (a request the dead child never read)."""
     os.set_blocking(fd, False)
     try:
@@ -376,7 +376,7 @@ def main() -> None:
                 return
             if command.get("cmd") == "fork":
                 _sweep(config, child)
-                _drain(rfd)
+                drain(rfd)
                 child = os.fork()
                 if child == 0:
                     signal.set_wakeup_fd(-1)

@@ -36,6 +36,15 @@ def a1() -> assignments.Assignment:
     return assignments.find("a1", ROOT)
 
 
+def _in_a_container(pid: str) -> bool:
+    """True for a process of a Docker container (the Docker backend's graders use the same
+    numeric sandbox uids inside their containers; those are not this batch's)."""
+    try:
+        return "docker" in Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return False
+
+
 def left_by_sandbox_uids(out: Path) -> list[str]:
     """What the sandbox uids of a graded batch (read from its results) left behind: processes,
     shared memory segments, /dev/shm files, mounts and cgroups."""
@@ -49,7 +58,7 @@ def left_by_sandbox_uids(out: Path) -> list[str]:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         uid = int(fields["Uid"].split()[0])
-        if uid in uids:
+        if uid in uids and not _in_a_container(pid):
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200]
             left.append(f"process {pid} of uid {uid} ({fields['Name'].strip()}, "
                         f"{fields['State'].strip()}, parent {fields['PPid'].strip()}): "
