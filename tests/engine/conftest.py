@@ -58,7 +58,9 @@ def left_by_sandbox_uids(out: Path) -> list[str]:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         uid = int(fields["Uid"].split()[0])
-        if uid in uids and not _in_a_container(pid):
+        zombie_of_a_living_parent = fields["State"].strip().startswith("Z") and fields[
+            "PPid"].strip() != "1"  # dead already; its parent, not pid 1, will reap it
+        if uid in uids and not _in_a_container(pid) and not zombie_of_a_living_parent:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200]
             left.append(f"process {pid} of uid {uid} ({fields['Name'].strip()}, "
                         f"{fields['State'].strip()}, parent {fields['PPid'].strip()}): "
