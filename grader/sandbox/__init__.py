@@ -53,7 +53,7 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
     uid, lease = isolation.lease_uid(slot) if use_isolated else (None, None)
     if uid is not None and not facts["bwrap"]:  # (a sandbox dies with its grader: bwrap's
         isolation.kill_uid(uid)  # --die-with-parent) whatever a crashed grader left running
-    spec = replace(spec, limits=replace(spec.limits, isolated=use_isolated, uid=uid))
+    spec = replace(spec, limits=replace(spec.limits, uid=uid))
     runner = WorkerRunner(spec, "isolated" if use_isolated else "subprocess",
                           use_bwrap=facts["bwrap"])
     runner.lease = lease  # closed with the runner: the uid is free again

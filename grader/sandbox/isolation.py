@@ -124,8 +124,7 @@ class Limits:
     file_size_mb: int = 64
     open_files: int = 256
     processes: int = 64
-    isolated: bool = False
-    uid: int | None = None
+    uid: int | None = None  # a leased sandbox uid (the isolated level), or the grader's own
     cgroup: Cgroup | None = None  # memory, processes and CPU share by cgroup when there is one
     reach: dict[str, str] = field(default_factory=dict)  # host folder -> alias the uid reaches
     address_space: bool = True  # RLIMIT_AS when there is no cgroup (never for torch: CUDA)

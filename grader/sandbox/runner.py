@@ -361,8 +361,7 @@ class WorkerRunner:
             return argv, str(self.work)
         view = bwrap.View(python=self.spec.python, harness=str(self.harness),
                           submission=str(self.work), tmpfs_mb=4 * self.spec.limits.file_size_mb,
-                          devices=bwrap.gpu_devices(physical_gpu(self.device)
-                                                    if self.device.startswith("cuda") else None))
+                          devices=bwrap.gpu_devices(self._gpu()))
         if view.devices:
             view.extra.append("/sys")  # the driver's PCI view, which CUDA reads
         limits = self.spec.limits
@@ -410,7 +409,7 @@ class WorkerRunner:
                   "copy_from": f"{inside}/submission" if inside else None,
                   "forbidden": list(self.spec.forbidden), "memory_mb": self.spec.limits.memory_mb,
                   "preload": [m for m in self.spec.preload if m not in self.spec.forbidden],
-                  "threads": 1, "device": self.device,
+                  "threads": 1, "device": self.spec.device,
                   "gpu_memory_mb": self.spec.limits.memory_mb, "sweep":
                   "all" if own_pids else "group"}
         try:
@@ -422,14 +421,15 @@ class WorkerRunner:
             return "the grading worker failed to start" + (f":\n{detail}" if detail else "")
         return self._fork()
 
-    @property
-    def device(self) -> str:
-        return self.spec.device
+    def _gpu(self) -> str | None:
+        """The host's name for this worker's GPU, or None on the CPU."""
+        return physical_gpu(self.spec.device) if self.spec.device.startswith("cuda") else None
 
     def _env(self, home: str, tmp: str) -> dict[str, str]:
         env = scrubbed_env(home, tmp)
-        if self.device.startswith("cuda"):  # the worker sees its one GPU, as device 0
-            env["CUDA_VISIBLE_DEVICES"] = physical_gpu(self.device)
+        gpu = self._gpu()
+        if gpu is not None:  # the worker sees its one GPU, as device 0
+            env["CUDA_VISIBLE_DEVICES"] = gpu
         return env
 
     def _fork(self) -> str | None:
