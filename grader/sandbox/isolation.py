@@ -295,7 +295,8 @@ def hidden(p):
     except OSError:
         return True
 facts = {"network": [n for _, n in socket.if_nameindex()] == ["lo"],
-         "tmp": all(not os.listdir(d) for d in ("/tmp", "/dev/shm") if os.path.isdir(d)),
+         "tmp": all(set(os.listdir(d)) <= BOUND for d in ("/tmp", "/dev/shm")
+                    if os.path.isdir(d)),
          "hidden": all(hidden(p) for p in HIDE)}
 print(json.dumps(facts))
 """
@@ -305,7 +306,11 @@ def measure(python: str, limits: Limits, use_bwrap: bool, harness: str, submissi
             hide: list[str]) -> dict[str, bool]:
     """What held for a worker run this way: no network, private temp folders, hidden paths.
     Anything that cannot be measured counts as not holding."""
-    code = MEASURE.replace("HIDE", repr(list(hide)))
+    # a venv that lives in /tmp (a checkout there) is bound back at its place: its top folder
+    # is all that may show in the worker's /tmp
+    bound = {p.split("/")[2] for p in bwrap.interpreter_folders(python)
+             if p.startswith("/tmp/")} if use_bwrap else set()
+    code = MEASURE.replace("HIDE", repr(list(hide))).replace("BOUND", repr(bound or set()))
     try:
         proc = run_snippet(python, code, limits, use_bwrap, harness, submission, timeout=30)
         found = json.loads(proc.stdout.decode().strip().splitlines()[-1])
