@@ -60,7 +60,7 @@ def forbid_imports(forbidden: list[str]) -> None:
 
     A hook cannot be removed (unlike a finder on sys.meta_path, which a student can take off):
     it refuses an import by name and, so that no other road leads there (exec of the package's
-    source, a loader of one's own, ctypes), any open or dlopen of a file inside the package.
+    source, a loader of one's own, ctypes), any open or dlopen of a file inside the package (listing its folder is no import).
     """
     names = set(forbidden)
     folders: dict[str, str] = {}  # the package's folder -> its name
@@ -81,7 +81,7 @@ def forbid_imports(forbidden: list[str]) -> None:
             top = str(args[0]).partition(".")[0]
             if top in names:
                 refuse(top)
-        elif folders and event in ("open", "ctypes.dlopen", "os.listdir", "os.scandir"):
+        elif folders and event in ("open", "ctypes.dlopen"):
             path = args[0] if args else None
             if isinstance(path, (str, bytes)) and path:
                 real = os.path.realpath(os.fsdecode(path))
