@@ -82,6 +82,8 @@ def forbid_imports(forbidden: list[str]) -> None:
             if top in names:
                 refuse(top)
         elif folders and event in ("open", "ctypes.dlopen"):
+            if event == "open" and _writes(args):
+                return  # no import: the read-only view refuses it anyway
             path = args[0] if args else None
             if isinstance(path, (str, bytes)) and path:
                 real = os.path.realpath(os.fsdecode(path))
@@ -91,6 +93,15 @@ def forbid_imports(forbidden: list[str]) -> None:
 
     if names:
         sys.addaudithook(hook)
+
+
+def _writes(args: tuple) -> bool:
+    """True for an "open" audit event that opens for writing (mode string or os.open flags)."""
+    mode = args[1] if len(args) > 1 else None
+    flags = args[2] if len(args) > 2 else 0
+    if isinstance(mode, str):
+        return any(c in mode for c in "wax+")
+    return isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR))
 
 
 def student_frames(exc: BaseException, student_dir: str) -> str:
