@@ -97,6 +97,7 @@ class GradingSession:
         self.mode, self.student_dir, self.module = mode, student_dir, module
         self.assignment, self.spec = assignment, spec or {}
         self.records: dict[str, Record] = {}
+        self.selfcheck_notes: list[str] = []
         self._student: Runner | None = None
         self._reference: Runner | None = None
         self.isolation: dict[str, Any] = {"level": "inprocess"}
@@ -500,9 +501,12 @@ class Score:
         self.session.leaderboard[str(name)] = {"name": str(name), "value": v, "order": order}
 
     def note(self, text: str) -> None:
-        """Add a line to the test's output (figures for the student; never hidden values)."""
+        """Add a line to the test's output (figures for the student; never hidden values). In a
+        student's self-check it is printed at the end of the run instead."""
         if self.record is not None:
             self.record.notes.append(text)
+        elif self.session is not None and self.session.mode == "selfcheck":
+            self.session.selfcheck_notes.append(text)
 
     def figure(self, title: str, png: Any, *, required: bool = False) -> bool:
         """Show a PNG a probe rendered in the worker beside this test (grader/figures.py).
@@ -532,6 +536,15 @@ class Score:
 def score(request: pytest.FixtureRequest) -> Score:
     s = _session(request.config)
     return Score(s.records.get(request.node.nodeid), s)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """A self-check's notes (a timing table, say), printed after the results."""
+    s = config.stash.get(_SESSION, None)
+    if s is not None and s.selfcheck_notes:
+        terminalreporter.section("notes from the self-checks")
+        for text in s.selfcheck_notes:
+            terminalreporter.write_line(text)
 
 
 def _number(value: Any) -> float | str:

@@ -142,7 +142,8 @@ def _readme(a: Assignment, module_doc: str, tasks: list[str], stub_source: str,
         "with the reference solution on other inputs. Passing every public check is necessary,",
         "not sufficient.", "",
         "## Submit", "",
-        f"Upload `{a.module_file}` (or your notebook). Use numpy only"
+        f"Upload `{a.module_file}` (or your notebook). "
+        + ("Use numpy only" if "torch" in a.forbidden_imports else "Use numpy and torch")
         + (f"; these modules are not allowed: {', '.join(a.forbidden_imports)}."
            if a.forbidden_imports else "."),
         "",
