@@ -503,10 +503,10 @@ class Score:
     def note(self, text: str) -> None:
         """Add a line to the test's output (figures for the student; never hidden values). In a
         student's self-check it is printed at the end of the run instead."""
-        if self.record is not None:
-            self.record.notes.append(text)
-        elif self.session is not None and self.session.mode == "selfcheck":
+        if self.session is not None and self.session.mode == "selfcheck":
             self.session.selfcheck_notes.append(text)
+        elif self.record is not None:
+            self.record.notes.append(text)
 
     def figure(self, title: str, png: Any, *, required: bool = False) -> bool:
         """Show a PNG a probe rendered in the worker beside this test (grader/figures.py).

@@ -104,14 +104,23 @@ def public_probes(probes_source: str, tests_source: str) -> str:
         keep.add(name)
         todo.extend(n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name))
     lines = probes_source.splitlines()
-    out = []
+    out: list[str] = []
+    was_import = False
     for node in probes.body:
         is_doc = (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
                   and node is probes.body[0])
+        is_import = isinstance(node, (ast.Import, ast.ImportFrom))
         named = {k for k, v in defs.items() if v is node}
-        if is_doc or isinstance(node, (ast.Import, ast.ImportFrom)) or named & keep:
-            out.append("\n".join(lines[node.lineno - 1:node.end_lineno]))
-    return "\n\n\n".join(out) + "\n"
+        if not (is_doc or is_import or named & keep):
+            continue
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        while start > 1 and lines[start - 2].lstrip().startswith("#"):  # its comment lines
+            start -= 1
+        text = "\n".join(lines[start - 1:node.end_lineno])
+        sep = "\n" if is_import and was_import else "\n\n\n"
+        out.append(text if not out else sep + text)
+        was_import = is_import
+    return "".join(out) + "\n"
 
 
 def _readme(a: Assignment, module_doc: str, tasks: list[str], stub_source: str,

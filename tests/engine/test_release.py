@@ -135,3 +135,24 @@ def test_release_zip_works_in_a_fresh_venv_and_holds_nothing_hidden(a1, tmp_path
     shutil.copy(a1.reference_dir / a1.module_file, folder / a1.module_file)
     ref = subprocess.run(run, cwd=folder, capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0 and " passed" in ref.stdout, ref.stdout + ref.stderr
+
+
+def test_public_probes_keep_decorators_comments_and_grouped_imports():
+    """A probe the public tests reach keeps its decorator (a context manager is no generator)
+    and the comment above a constant; what they do not reach is left out."""
+    probes = (
+        '"""Probes."""\n\nimport contextlib\nimport numpy as np\n\n'
+        "# (N, C): the cases\nCASES = [(1, 2)]\n\n\n"
+        "@contextlib.contextmanager\ndef guard():\n    yield\n\n\n"
+        "def used(impl):\n    with guard():\n        return impl.f(CASES)\n\n\n"
+        "def hidden(impl):\n    return 0\n")
+    tests = "import probes\n\ndef test_x(student):\n    student(probes.used)\n"
+    out = release.public_probes(probes, tests)
+    assert "import contextlib\nimport numpy as np\n" in out
+    assert "@contextlib.contextmanager\ndef guard():" in out
+    assert "# (N, C): the cases\nCASES" in out
+    assert "def hidden" not in out
+    ns: dict = {}
+    exec(compile(out, "probes.py", "exec"), ns)  # noqa: S102 - our own test source
+    with ns["guard"]():
+        pass

@@ -2,11 +2,7 @@
 
 
 import math
-
-
 import time
-
-
 import numpy as np
 
 

@@ -6,29 +6,16 @@ reference. The numpy part runs with torch refused (``numpy_only``): any torch ca
 
 
 import contextlib
-
-
 import gzip
-
-
 import importlib.util
-
-
 import io
-
-
 import os
-
-
 import sys
-
-
 import time
-
-
 import numpy as np
 
 
+# (N, C, H, W, F, KH, KW, stride, padding, dilation): batch 1 and > 1, odd sizes, C != F
 CONV_CASES = [
     (1, 1, 5, 5, 1, 3, 3, 1, 0, 1),
     (2, 3, 7, 8, 4, 3, 3, 1, 1, 1),
@@ -57,6 +44,7 @@ class TorchInNumpyPart(RuntimeError):
     pass
 
 
+@contextlib.contextmanager
 def numpy_only(task):
     """Refuse every torch call made while the numpy part runs (torch is imported in the worker
     for part 2, so a forbidden import cannot do this)."""
