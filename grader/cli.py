@@ -134,8 +134,9 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     alternates = mutants.load_alternates(a)
     with tempfile.TemporaryDirectory(prefix="grader-mutants-") as tmp:
         folders = mutants.materialise(a, found, Path(tmp) / "subs")
-        folders += mutants.materialise_alternates(alternates, Path(tmp) / "subs")
-        subs = [Submission(f.name, f) for f in folders]
+        subs = [Submission(f.name, f, judges=m.catches) for f, m in zip(folders, found)]
+        subs += [Submission(f.name, f) for f in
+                 mutants.materialise_alternates(alternates, Path(tmp) / "subs")]
         out = Path(args.out) if args.out else Path(tmp) / "out"
         rows = dict(grade_batch(a, subs, out, jobs=args.jobs, isolation=args.isolation))
     bad = 0
@@ -145,7 +146,8 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         bad += bool(problems)
         verdict = "caught" if not problems else "SURVIVED: " + "; ".join(problems)
         print(f"{m.name:36} {res.get('score', 0):>6g}/{results.max_score(res):g}  {verdict}")
-    print(f"{len(found) - bad} of {len(found)} mutants caught")
+    print(f"{len(found) - bad} of {len(found)} mutants caught (each graded on the judges it "
+          "names only)")
     unfair = 0
     for alt in alternates:
         res = rows[f"alt-{alt.name}"]

@@ -87,6 +87,7 @@ def resolve_device(requested: str, assignment: Assignment | None = None,
 class Submission:
     name: str
     path: Path  # a folder or a single file
+    judges: list[str] | None = None  # only these judges (a mutant: the ones it names); all if None
 
 
 def discover(assignment: Assignment, paths: list[Path]) -> list[Submission]:
@@ -187,7 +188,7 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
             "isolation_facts": sandbox_isolation.sandbox_facts()
             if isolation in ("auto", "isolated") else None,
             "hide": [str(out_dir.resolve()), str(jobs_root), *(hide or [])], "timeout": timeout,
-            "device": device, "device_name": device_name,
+            "device": device, "device_name": device_name, "judges": sub.judges,
             "extra": {"submission": sub.name, **graded, **(extra or {})},
         }
         (work / "spec.json").write_text(json.dumps(spec))

@@ -336,6 +336,12 @@ def _marker_arg(item: pytest.Item, name: str, default: Any) -> Any:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     s = _session(config)
+    only = s.spec.get("judges") if s.mode == "grading" else None
+    if only is not None:  # a mutant is graded on the judges it names, nothing else
+        dropped = [it for it in items if getattr(it, "originalname", it.name) not in only]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [it for it in items if it not in dropped]
     items.sort(key=lambda it: it.get_closest_marker("public") is None)  # public checks first
     for item in items:
         doc = getattr(getattr(item, "function", None), "__doc__", None) or ""

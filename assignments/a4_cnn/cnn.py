@@ -21,7 +21,7 @@ hidden 3x3 filters (one behind tanh) recovered by ``fit_filter`` to within 0.02 
 the bias; a '+' detector learned by ``fit_filter`` from one image of small shapes (target 1 at
 each '+' centre, 0 elsewhere, no activation), whose strongest responses on new images must be
 at their '+' centres (90% of them); and SmallCNN's held-out accuracy on scikit-learn's 8x8
-digits after ``train_cnn`` with its defaults (94% on the CPU; on a GPU, MNIST, 98%). The
+digits after ``train_cnn`` with its defaults (94% on the CPU; on a GPU, MNIST, 96%). The
 feedback page shows your learned filters next to the true ones and your CNN's feature maps.
 
 Speed: ``pytest`` prints how long your two forward passes take on your machine (the last

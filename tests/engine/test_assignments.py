@@ -2,7 +2,10 @@
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import jsonschema
 import pytest
@@ -16,7 +19,8 @@ NAMES = [a.name for a in __import__("grader.assignments").assignments.all_assign
 
 @pytest.fixture(scope="module", params=NAMES)
 def graded(request, tmp_path_factory):
-    """Grade the reference, the generated stub and the mutants of one assignment in one batch."""
+    """Grade the reference and the generated stub of one assignment (`grader grade`) while
+    `grader mutants` grades its mutants (each on the judges it names) and its alternates."""
     from grader.assignments import find
 
     a = find(request.param, ROOT)
@@ -25,57 +29,68 @@ def graded(request, tmp_path_factory):
     (subs / "stub").mkdir()
     shutil.copy(a.release_dir / a.module_file, subs / "stub" / a.module_file)
     found = mutants.load_all(a)
-    mutants.materialise(a, found, subs)
-    mutants.materialise_alternates(mutants.load_alternates(a), subs)
     out = tmp_path_factory.mktemp(f"{a.name}-out")
-    proc = run_cli("grade", a.name, str(subs), "--out", str(out), "--jobs", "2")
-    assert proc.returncode == 0, proc.stderr
-    return a, out, found, proc
+    env = {**os.environ, "GRADER_ROOT": str(ROOT)}
+    cli = [sys.executable, "-m", "grader.cli"]
+    both = [subprocess.Popen([*cli, "mutants", a.name, "--out", str(out / "mutants"),
+                              "--jobs", "2"], cwd=ROOT, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+            subprocess.Popen([*cli, "grade", a.name, str(subs), "--out", str(out / "graded"),
+                              "--jobs", "1"], cwd=ROOT, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)]
+    (mut_out, mut_err), (out_text, err) = (p.communicate(timeout=1200) for p in both)
+    assert both[1].returncode == 0, err
+    proc = subprocess.CompletedProcess(both[1].args, 0, out_text, err)
+    return a, out, found, proc, mut_out
 
 
 def test_reference_gets_full_marks(graded):
-    a, out, _, _ = graded
-    res = read_results(out, "reference")
+    a, out, *_ = graded
+    res = read_results(out / "graded", "reference")
     failed = [(t["name"], t["output"]) for t in res["tests"] if t["status"] != "passed"]
     assert not failed
     assert res["score"] == results.max_score(res) == 100
 
 
 def test_stub_gets_zero(graded):
-    a, out, _, _ = graded
-    res = read_results(out, "stub")
+    a, out, *_ = graded
+    res = read_results(out / "graded", "stub")
     assert res["score"] == 0
     assert all("not implemented yet" in t["output"] for t in res["tests"])
 
 
 def test_every_mutant_loses_the_points_it_names(graded):
-    a, out, found, _ = graded
+    a, out, found, _, said = graded
     assert len(found) >= 5
-    survived = {m.name: mutants.survivors(m, read_results(out, m.name)) for m in found}
+    survived = {m.name: mutants.survivors(m, read_results(out / "mutants", m.name))
+                for m in found}
     assert not {k: v for k, v in survived.items() if v}
+    assert f"{len(found)} of {len(found)} mutants caught" in said
+    for m in found:  # graded on the judges it names, and on nothing else
+        assert set(read_results(out / "mutants", m.name)["extra_data"]["judges"]) == set(m.catches)
 
 
 def test_every_alternate_gets_full_marks(graded):
     """Independent correct solutions, written from the student README alone, in other styles
     (loops, float32 where allowed, in-place updates, a notebook): a fair grader gives each 100."""
-    a, out, _, _ = graded
+    a, out, *_ = graded
     alternates = mutants.load_alternates(a)
     assert len(alternates) >= 4
     assert any((alt.folder / f"{a.module}.ipynb").exists() for alt in alternates)
-    lost = {alt.name: mutants.lost_points(read_results(out, f"alt-{alt.name}"))
+    lost = {alt.name: mutants.lost_points(read_results(out / "mutants", f"alt-{alt.name}"))
             for alt in alternates}
     assert not {k: v for k, v in lost.items() if v}
 
 
 def test_results_validate_against_the_schema(graded):
-    a, out, found, _ = graded
-    for name in ["reference", "stub", *(m.name for m in found)]:
+    a, out, found, *_ = graded
+    for name in ["graded/reference", "graded/stub", *(f"mutants/{m.name}" for m in found)]:
         jsonschema.validate(read_results(out, name), SCHEMA)
 
 
 def test_schema_rejects_what_gradescope_would(graded):
-    a, out, _, _ = graded
-    res = read_results(out, "reference")
+    a, out, *_ = graded
+    res = read_results(out / "graded", "reference")
     bad = json.loads(json.dumps(res))
     bad["tests"][0]["status"] = "ok"
     with pytest.raises(jsonschema.ValidationError):
@@ -86,20 +101,20 @@ def test_schema_rejects_what_gradescope_would(graded):
 
 
 def test_gradebook_and_table(graded):
-    a, out, found, proc = graded
-    with open(out / "gradebook.csv") as f:
+    a, out, found, proc, _ = graded
+    with open(out / "graded" / "gradebook.csv") as f:
         rows = {r["submission"]: r for r in csv.DictReader(f)}
     assert float(rows["reference"]["total"]) == 100 and float(rows["stub"]["total"]) == 0
-    assert len(rows) == 2 + len(found) + len(mutants.load_alternates(a))
+    assert len(rows) == 2
     assert "reference" in proc.stdout and "100/100" in proc.stdout
-    level = read_results(out, "reference")["extra_data"]["isolation"]["level"]
+    level = read_results(out / "graded", "reference")["extra_data"]["isolation"]["level"]
     assert level in ("isolated", "subprocess") and level in proc.stdout
 
 
 def test_hidden_failures_do_not_leak_expected_values(graded):
-    a, out, found, _ = graded
+    a, out, found, *_ = graded
     for m in found:
-        for t in read_results(out, m.name)["tests"]:
+        for t in read_results(out / "mutants", m.name)["tests"]:
             assert "Traceback" not in t["output"]
             assert "def test_" not in t["output"] and "assert " not in t["output"]
 

@@ -55,3 +55,29 @@ def test_missing_data_and_unknown_names_fail_clearly(tmp_path):
         datasets.load("cifar10", tmp_path)
     with pytest.raises(ValueError, match="unknown dataset"):
         datasets.load("imagenet", tmp_path)
+
+
+def test_a4_cnn_judge_takes_mnist_where_the_image_has_it(tmp_path, monkeypatch):
+    """a4's CNN judge grades on the first of its device's datasets that is present: MNIST from
+    the image's data folder (DLGRADER_DATA) on a GPU, else the 8x8 digits."""
+    pytest.importorskip("torchvision")
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("a4_probes", ROOT / "tests/a4_cnn/probes.py")
+    probes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probes)
+    monkeypatch.setenv("DLGRADER_DATA", str(tmp_path))
+    name, (x_train, y_train, x_test, y_test) = probes.first_dataset(["mnist", "digits"])
+    assert name == "digits" and x_train.shape[1:] == (8, 8) and len(x_test) == len(y_test) == 450
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 6), ("t10k", 4)):
+        _idx(raw / f"{split}-images-idx3-ubyte", 0x803, rng.integers(0, 256, size=(n, 28, 28)))
+        _idx(raw / f"{split}-labels-idx1-ubyte", 0x801, rng.integers(0, 10, size=n))
+    name, (x_train, y_train, x_test, y_test) = probes.first_dataset(["mnist", "digits"])
+    assert name == "mnist" and x_train.shape == (6, 28, 28) and x_test.shape == (4, 28, 28)
+    with pytest.raises(RuntimeError, match="none of the datasets"):
+        probes.first_dataset(["cifar10"])
