@@ -14,18 +14,25 @@ H_out = (H + 2p - d (KH - 1) - 1) // s + 1 (the same for W).
 Part 1 uses numpy only: torch may not be used in it (the graders run it with torch refused).
 Part 2 uses torch (``torch.nn.functional.conv2d`` is the same cross-correlation).
 
-What is graded, besides the public self-checks: the forward pass (both versions) and the
-backward pass against the reference on float64 cases that mix padding, stride, dilation, channel
-counts, odd sizes and batches of 1 and more; pooling with overlapping windows and ties; three
-hidden 3x3 filters (one behind tanh) recovered by ``fit_filter`` to within 0.02 per tap and of
-the bias; a '+' detector learned by ``fit_filter`` from one image of small shapes (target 1 at
-each '+' centre, 0 elsewhere, no activation), whose strongest responses on new images must be
-at their '+' centres (90% of them); and SmallCNN's held-out accuracy on scikit-learn's 8x8
-digits after ``train_cnn`` with its defaults (94% on the CPU; on a GPU, MNIST, 96%). The
-feedback page shows your learned filters next to the true ones and your CNN's feature maps.
+What is graded, besides the public self-checks:
+- the forward pass (both versions, to a relative error of 1e-9) and the backward pass against
+  the reference on float64 cases that mix padding, stride, dilation, channel counts (C != F),
+  odd sizes and batches of 1 and more; pooling with overlapping windows and ties. The graders
+  run all of part 1 with torch refused.
+- three hidden 3x3 filters (one behind tanh) recovered by ``fit_filter`` from a generated,
+  zero-mean image: every tap and the bias within 0.02 of the truth.
+- a '+' detector: ``fit_filter`` (no activation) on one image of small shapes, with target 1 at
+  each '+' centre and 0 elsewhere. The grader then computes image ⋆ K + b itself (valid
+  cross-correlation, your bias included) on three new images and takes the k strongest
+  responses, k being the number of '+' in the image: 90% of them must be '+' centres.
+- SmallCNN after ``train_cnn`` with its defaults: the grader passes images already scaled to
+  [0, 1] (scikit-learn's 8x8 digits / 16, a fixed split; it keeps the test labels) and computes
+  the accuracy of ``predict``: 94% on the CPU; on a GPU, MNIST (/ 255), 96%.
+The torch seed is set by the grader; nothing needs seeding. The feedback page shows your
+learned filters next to the true ones and your CNN's feature maps.
 
 Speed: ``pytest`` prints how long your two forward passes take on your machine (the last
-self-check). Copy the figures here:
+self-check). For your own record (not graded), copy the figures into your notebook or a comment:
 
 | version | seconds (4 images 3x24x24, 8 filters 3x3, padding 1) |
 |---|---|
@@ -135,8 +142,9 @@ def fit_filter(image: np.ndarray, target: np.ndarray, ksize: int = 3,
     has shape (H - ksize + 1, W - ksize + 1)), then ``activation`` (None or "tanh"). Fit K and b
     with torch.optim.Adam (learning rate ``lr``, ``steps`` steps, the notes' recipe) on the sum of
     squared errors against target, starting from torch's default initialisation of
-    nn.Conv2d(1, 1, ksize). Return (K as a float numpy array of shape (ksize, ksize), with
-    K[i, j] the weight of image[r + i, c + j] in out[r, c]; b as a float).
+    nn.Conv2d(1, 1, ksize) (float32 or float64: either is precise enough). Return (K as a float
+    numpy array of shape (ksize, ksize), with K[i, j] the weight of image[r + i, c + j] in
+    out[r, c]; b as a float). Any other activation is a ValueError.
     """
     raise NotImplementedError("not implemented yet: fit_filter")
 
@@ -146,8 +154,9 @@ class SmallCNN(nn.Module):
 
     def __init__(self, image_size: int = 8, channels: int = 8, n_classes: int = 10):
         """Make the layers: a 3x3 convolution from 1 channel to ``channels`` with padding 1
-        (torch's default initialisation), and a linear layer from the pooled maps
-        (channels * (image_size // 2) ** 2 values) to ``n_classes`` scores."""
+        (torch's default initialisation), and a linear layer from the pooled maps, flattened
+        in (channel, row, column) order (channels * (image_size // 2) ** 2 values), to
+        ``n_classes`` scores."""
         super().__init__()
         raise NotImplementedError("not implemented yet: SmallCNN.__init__")
 
@@ -163,11 +172,12 @@ class SmallCNN(nn.Module):
 def train_cnn(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int = 15,
               lr: float = 1e-2, batch_size: int = 64, device: str = "cpu") -> list[float]:
     """Train the model in place on images x (N, H, W) and integer labels y (N,) with Adam and
-    the cross-entropy, in shuffled mini-batches, on ``device``. Return the mean loss of each
-    epoch."""
+    the cross-entropy, in shuffled mini-batches, on ``device``. x is already scaled to [0, 1].
+    Return the mean loss of each epoch (for your plots: not graded)."""
     raise NotImplementedError("not implemented yet: train_cnn")
 
 
 def predict(model: nn.Module, x: np.ndarray, device: str = "cpu") -> np.ndarray:
-    """The predicted class (int64) of each image in x (N, H, W)."""
+    """The predicted class of each image in x (N, H, W), as a numpy int64 array of shape (N,)
+    (the model in eval mode, on ``device``)."""
     raise NotImplementedError("not implemented yet: predict")
