@@ -144,7 +144,7 @@ def fit_filter(image: np.ndarray, target: np.ndarray, ksize: int = 3,
     squared errors against target, starting from torch's default initialisation of
     nn.Conv2d(1, 1, ksize) (float32 or float64: either is precise enough). Return (K as a float
     numpy array of shape (ksize, ksize), with K[i, j] the weight of image[r + i, c + j] in
-    out[r, c]; b as a float). Any other activation is a ValueError.
+    out[r, c]; b as a float).
     """
     raise NotImplementedError("not implemented yet: fit_filter")
 
