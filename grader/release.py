@@ -131,8 +131,10 @@ def _readme(a: Assignment, module_doc: str, tasks: list[str], stub_source: str,
         if isinstance(node, ast.ClassDef):
             for sub in node.body:
                 if isinstance(sub, ast.FunctionDef):
-                    docs[f"{node.name}.{sub.name}"] = (ast.unparse(sub.args),
-                                                       ast.get_docstring(sub) or "")
+                    doc = ast.get_docstring(sub) or ""
+                    if sub.name == "__init__" and not doc:  # the class says what it builds
+                        doc = ast.get_docstring(node) or ""
+                    docs[f"{node.name}.{sub.name}"] = (ast.unparse(sub.args), doc)
         elif isinstance(node, ast.FunctionDef) and node.name not in docs:
             docs.setdefault(node.name, (ast.unparse(node.args), ast.get_docstring(node) or ""))
     parts = [f"# {a.name}: {a.title}", "", module_doc.strip(), "",

@@ -5,10 +5,7 @@ reference. The numpy part runs with torch refused (``numpy_only``): any torch ca
 """
 
 import contextlib
-import gzip
-import importlib.util
 import io
-import os
 import sys
 import time
 
@@ -259,39 +256,12 @@ def plus_detector(impl):
     return {"kernel": as_array(k), "bias": float(as_array(b))}
 
 
-def digits():
-    """scikit-learn's 8x8 digits (images in [0, 1], labels), read from the file the package
-    ships, without importing scikit-learn (scipy and all); a fixed train/test split."""
-    spec = importlib.util.find_spec("sklearn")
-    path = os.path.join(os.path.dirname(spec.origin), "datasets", "data", "digits.csv.gz")
-    with gzip.open(path, "rt") as f:
-        data = np.loadtxt(f, delimiter=",")
-    x, y = data[:, :-1].reshape(-1, 8, 8) / 16.0, data[:, -1].astype(np.int64)
-    order = np.random.default_rng(0).permutation(len(x))
-    test, train = order[:450], order[450:]
-    return x[train], y[train], x[test], y[test]
-
-
-def mnist(root=None, n_train=20000):
-    """MNIST from the image's data folder (``DLGRADER_DATA``, else /autograder/data), as bytes,
-    or None when it is not there. The judge's side only: it needs torchvision."""
-    root = root or os.environ.get("DLGRADER_DATA", "/autograder/data")
-    if not os.path.isdir(os.path.join(root, "MNIST")):
-        return None
+def first_dataset(names):
+    """The judge's side: (name, (x_train, y_train, x_test, y_test)) of the first dataset in
+    names that is here (grader.datasets; MNIST's training set cut to 20,000 images)."""
     from grader import datasets
 
-    x_train, y_train = datasets.load("mnist", root, train=True)
-    x_test, y_test = datasets.load("mnist", root, train=False)
-    return x_train[:n_train], y_train[:n_train], x_test, y_test
-
-
-def first_dataset(names):
-    """(name, (x_train, y_train, x_test, y_test)) of the first dataset in names that is here."""
-    for name in names:
-        data = digits() if name == "digits" else mnist() if name == "mnist" else None
-        if data is not None:
-            return name, data
-    raise RuntimeError(f"none of the datasets {names} is available")
+    return datasets.first_present(names, n_train=20000)
 
 
 def cnn_predictions(impl, x_train, y_train, x_test, epochs, device="cpu", figure=False):

@@ -79,5 +79,5 @@ def test_a4_cnn_judge_takes_mnist_where_the_image_has_it(tmp_path, monkeypatch):
         _idx(raw / f"{split}-labels-idx1-ubyte", 0x801, rng.integers(0, 10, size=n))
     name, (x_train, y_train, x_test, y_test) = probes.first_dataset(["mnist", "digits"])
     assert name == "mnist" and x_train.shape == (6, 28, 28) and x_test.shape == (4, 28, 28)
-    with pytest.raises(RuntimeError, match="none of the datasets"):
+    with pytest.raises(FileNotFoundError, match="none of the datasets"):
         probes.first_dataset(["cifar10"])

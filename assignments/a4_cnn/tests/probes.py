@@ -6,10 +6,7 @@ reference. The numpy part runs with torch refused (``numpy_only``): any torch ca
 
 
 import contextlib
-import gzip
-import importlib.util
 import io
-import os
 import sys
 import time
 import numpy as np
