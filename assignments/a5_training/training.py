@@ -19,6 +19,8 @@ Conventions the graders rely on:
 - Schedules: "step" and "cosine" are stepped once per epoch, after the epoch's batches;
   "onecycle" once per batch, after each optimiser step; "none" is no schedule.
 - ``fit`` records, for each epoch, the learning rate its first batch used.
+- Name MLP's and ResNet's layers as you like: the graders find them by type, and a
+  ResidualBlock's by the attributes its docstring names.
 
 Use torch (torchvision is optional). The graders set the seeds; nothing needs seeding.
 """
@@ -80,7 +82,7 @@ class ResNet(nn.Module):
 
 def init_weights(model: nn.Module, zero_init_residual: bool = True) -> nn.Module:
     """Kaiming-normal weights for every Conv2d (mode "fan_out") and Linear (mode "fan_in"), both
-    for ReLU; zero biases; BatchNorm weight 1 and bias 0; then, with zero_init_residual, the
+    for ReLU; zero biases; BatchNorm2d weight 1 and bias 0; then, with zero_init_residual, the
     weight of each ResidualBlock's bn2 set to 0. Returns the model."""
     raise NotImplementedError("not implemented yet: init_weights")
 
@@ -103,8 +105,9 @@ def make_scheduler(optimizer: torch.optim.Optimizer, name: str, epochs: int,
 
 def augment(x: torch.Tensor, pad: int = 1) -> torch.Tensor:
     """A training batch of images (N, C, H, W), each shifted by a random crop of the image
-    zero-padded by ``pad`` on every side (back to H x W), then flipped left-right with
-    probability 1/2. A new tensor; x is not changed."""
+    zero-padded by ``pad`` on every side (back to H x W; each of the (2 pad + 1)^2 offsets
+    equally likely), then flipped left-right with probability 1/2, independently per image. A
+    new tensor; x is not changed."""
     raise NotImplementedError("not implemented yet: augment")
 
 
@@ -140,7 +143,9 @@ def train_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, sch
 def evaluate(model: nn.Module, x, y, device: str = "cpu",
              batch_size: int = 256) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of the model on x, y, in batches, in eval mode and without
-    gradients. Changes nothing in the model (BatchNorm's running statistics included)."""
+    gradients. No parameter or buffer of the model changes (BatchNorm's running statistics
+    included); leaving the model in eval mode afterwards, or putting its mode back, are both
+    fine."""
     raise NotImplementedError("not implemented yet: evaluate")
 
 
@@ -156,8 +161,9 @@ def fit(model: nn.Module, x_train, y_train, x_val, y_val, epochs: int = 10,
         augment_images: bool = False, device: str = "cpu") -> dict[str, list[float]]:
     """Train on (x_train, y_train) for at most ``epochs`` epochs, in shuffled mini-batches,
     with make_optimizer(model, optimizer, lr, weight_decay=weight_decay) and
-    make_scheduler(..., schedule, epochs, batches per epoch). After each epoch: evaluate on the
-    validation split, step a per-epoch scheduler, and, with ``patience``, let EarlyStopping
-    decide; at the end restore its best weights. Returns {"train_loss", "val_loss",
+    make_scheduler(..., schedule, epochs, batches per epoch) (a short last batch counts:
+    ceil(N / batch_size)). After each epoch: evaluate on the validation split, step a per-epoch
+    scheduler, and, with ``patience``, let EarlyStopping decide, and at the end restore its best
+    weights (without ``patience``, the last weights stay). Returns {"train_loss", "val_loss",
     "val_acc", "lr"}: one value per epoch run ("lr": the rate of the epoch's first batch)."""
     raise NotImplementedError("not implemented yet: fit")

@@ -81,3 +81,16 @@ def test_a4_cnn_judge_takes_mnist_where_the_image_has_it(tmp_path, monkeypatch):
     assert name == "mnist" and x_train.shape == (6, 28, 28) and x_test.shape == (4, 28, 28)
     with pytest.raises(FileNotFoundError, match="none of the datasets"):
         probes.first_dataset(["cifar10"])
+
+
+def test_a5_mnist1d_file_is_what_the_package_generates():
+    """tests/a5_training/mnist1d.npz holds MNIST-1D exactly as `mnist1d` makes it offline with
+    its default arguments (seed 42); the graders read the file instead of generating it."""
+    data = pytest.importorskip("mnist1d.data")
+    from conftest import ROOT
+
+    made = data.make_dataset(data.get_dataset_args())
+    saved = np.load(ROOT / "tests/a5_training/mnist1d.npz")
+    for key in ("x", "y", "x_test", "y_test"):
+        assert np.allclose(saved[key], made[key], atol=1e-6), key
+        assert saved[key].shape == np.shape(made[key])
