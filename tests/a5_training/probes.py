@@ -296,7 +296,9 @@ def mnist1d():
 def accuracy_run(impl, kind, x_train, y_train, x_val, y_val, x_test, settings, device="cpu",
                  figure=False):
     """Build, initialise and fit the model the judge names; predict the test inputs."""
-    x_train, x_val, x_test = (np.asarray(v, dtype=np.float32) for v in (x_train, x_val, x_test))
+    as_bytes = np.asarray(x_train).dtype == np.uint8  # MNIST and CIFAR-10: scale to [0, 1]
+    x_train, x_val, x_test = (np.asarray(v, dtype=np.float32) / (255 if as_bytes else 1)
+                              for v in (x_train, x_val, x_test))
     if kind == "mlp":
         model = impl.MLP(int(np.prod(x_train.shape[1:])), tuple(settings["hidden"]), 10,
                          dropout=settings["dropout"])
@@ -305,8 +307,6 @@ def accuracy_run(impl, kind, x_train, y_train, x_val, y_val, x_test, settings, d
             x_train, x_val, x_test = x_train[:, None], x_val[:, None], x_test[:, None]
         elif x_train.ndim == 4 and x_train.shape[-1] == 3:  # CIFAR-10 comes as NHWC bytes
             x_train, x_val, x_test = (v.transpose(0, 3, 1, 2) for v in (x_train, x_val, x_test))
-        if x_train.max() > 1.5:
-            x_train, x_val, x_test = x_train / 255, x_val / 255, x_test / 255
         model = impl.ResNet(x_train.shape[1], 10, tuple(settings["widths"]))
     impl.init_weights(model)
     start = time.perf_counter()
@@ -350,7 +350,13 @@ def _curves(h, kind):
 
 def first_dataset(names):
     """The judge's side: (name, (x_train, y_train, x_test, y_test)) of the first dataset in
-    names that is here (grader.datasets)."""
+    names that is here: "mnist1d" (this folder's file), else grader.datasets."""
     from grader import datasets
 
-    return datasets.first_present(names)
+    for name in names:
+        if name == "mnist1d":
+            return name, mnist1d()
+        data = datasets.split(name)
+        if data is not None:
+            return name, data
+    raise FileNotFoundError(f"none of the datasets {', '.join(names)} is here")
