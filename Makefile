@@ -46,7 +46,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check grader tests reference
 
 test: $(STAMP) sysdeps lint
-	$(PY) -m pytest tests/engine -q -ra
+	$(PY) -m pytest tests/engine -q -ra --durations=15
 	$(PY) -m grader.cli release --check
 
 release: $(STAMP)
