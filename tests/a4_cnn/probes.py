@@ -21,6 +21,14 @@ CONV_CASES = [
     (4, 1, 6, 5, 2, 1, 1, 3, 1, 1),
     (2, 4, 8, 6, 3, 5, 3, 3, 2, 1),
 ]
+
+
+def describe_conv_cases():
+    """The cases as a student reads them in a failure message."""
+    return "cases are (N, C, H, W, F, KH, KW, stride, padding, dilation) = " + "; ".join(
+        f"{k}: {c}" for k, c in enumerate(CONV_CASES))
+
+
 # (N, C, H, W, size, stride): stride None means stride = size; overlapping windows; odd sizes
 POOL_CASES = [(2, 3, 8, 8, 2, None), (1, 2, 7, 9, 3, 1), (3, 1, 9, 8, 3, 2), (2, 2, 6, 7, 2, 1)]
 

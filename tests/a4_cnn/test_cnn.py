@@ -6,18 +6,19 @@ import pytest
 
 from grader.checks import check, rel_error
 
-CASES = "cases are (N, C, H, W, F, KH, KW, stride, padding, dilation) = " + "; ".join(
-    f"{k}: {c}" for k, c in enumerate(probes.CONV_CASES))
+CASES = probes.describe_conv_cases()
 
 
-def _compare(got, want, names, tol):
-    """The first of ``names`` where got and want differ (shape, or relative error over tol)."""
+def _compare(got, want, names, tol, labels=None):
+    """The first of ``names`` where got and want differ (shape, or relative error over tol),
+    said with its label (``labels[name]``, else the name)."""
     for name in names:
         g, w = np.asarray(got[name]), np.asarray(want[name])
+        what = (labels or {}).get(name, name)
         if g.shape != w.shape:
-            return f"{name} has shape {g.shape}, expected {w.shape}"
+            return f"{what} has shape {g.shape}, expected {w.shape}"
         if rel_error(g, w) > tol:
-            return f"{name} is off (relative error {rel_error(g, w):.0e}, tolerance {tol:.0e})"
+            return f"{what} is off (relative error {rel_error(g, w):.0e}, tolerance {tol:.0e})"
     return ""
 
 
@@ -27,9 +28,8 @@ def test_conv_forward_matches_reference(student, reference, score):
     wrong = []
     for case in range(len(probes.CONV_CASES)):
         got, want = student(probes.conv_case, case=case), reference(probes.conv_case, case=case)
-        why = _compare({"conv2d_forward": got["out"], "conv2d_loops": got["loops"]},
-                       {"conv2d_forward": want["out"], "conv2d_loops": want["out"]},
-                       ("conv2d_forward", "conv2d_loops"), 1e-9)
+        why = _compare(got, {**want, "loops": want["out"]}, ("out", "loops"), 1e-9,
+                       {"out": "conv2d_forward", "loops": "conv2d_loops"})
         if why:
             wrong.append(f"case {case}: {why}")
     score.fraction(1 - len(wrong) / len(probes.CONV_CASES))
@@ -57,10 +57,10 @@ def _pooling(student, reference, score, kind):
     for case in range(len(probes.POOL_CASES)):
         got = student(probes.pool_case, kind=kind, case=case)
         want = reference(probes.pool_case, kind=kind, case=case)
-        why = _compare(got, want, ("out", "dx"), 1e-12)
+        why = _compare(got, want, ("out", "dx"), 1e-12,
+                       {"out": f"{kind}_pool_forward", "dx": f"{kind}_pool_backward"})
         if why:
-            what = {"out": f"{kind}_pool_forward", "dx": f"{kind}_pool_backward"}
-            wrong.append(f"case {case}: {why.replace('out ', what['out'] + ' ', 1).replace('dx ', what['dx'] + ' ', 1)}")
+            wrong.append(f"case {case}: {why}")
     score.fraction(1 - len(wrong) / len(probes.POOL_CASES))
     check(not wrong, "cases are (N, C, H, W, size, stride) = " + "; ".join(
         f"{k}: {c}" for k, c in enumerate(probes.POOL_CASES)) + " on integer-valued inputs "

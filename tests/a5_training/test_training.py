@@ -131,7 +131,7 @@ def test_augmentation(student):
           "expected about 8 in 9 (each of the 9 crops equally likely)")
 
 
-def _accuracy(student, score, device, thresholds, kind, data, t):
+def _accuracy(student, score, device, kind, data, t):
     x_train, y_train, x_test, y_test = data
     n_val = len(y_train) // 8
     out = student(probes.accuracy_run, kind=kind, x_train=x_train[n_val:],
@@ -155,7 +155,7 @@ def test_mlp_accuracy_on_mnist1d(student, score, device, thresholds):
     test set above this device's threshold"""
     name, data = probes.first_dataset(thresholds["mlp_datasets"])
     t = thresholds[f"mlp_{name}"]
-    acc = _accuracy(student, score, device, thresholds, "mlp", data, t)
+    acc = _accuracy(student, score, device, "mlp", data, t)
     check(acc >= t["min_accuracy"], f"held-out {name} accuracy {acc:.1%}; needs "
           f"{t['min_accuracy']:.0%} (MLP{tuple(t['hidden'])}, {t['epochs']} epochs of "
           f"{t['optimizer']} with a {t['schedule']} schedule)")
@@ -167,6 +167,6 @@ def test_resnet_accuracy(student, score, device, thresholds):
     held-out test set above this device's threshold"""
     name, data = probes.first_dataset(thresholds["resnet_datasets"])
     t = thresholds[f"resnet_{name}"]
-    acc = _accuracy(student, score, device, thresholds, "resnet", data, t)
+    acc = _accuracy(student, score, device, "resnet", data, t)
     check(acc >= t["min_accuracy"], f"held-out {name} accuracy {acc:.1%}; needs "
           f"{t['min_accuracy']:.0%} (ResNet{tuple(t['widths'])}, {t['epochs']} epochs)")

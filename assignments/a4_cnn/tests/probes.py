@@ -24,6 +24,12 @@ CONV_CASES = [
 ]
 
 
+def describe_conv_cases():
+    """The cases as a student reads them in a failure message."""
+    return "cases are (N, C, H, W, F, KH, KW, stride, padding, dilation) = " + "; ".join(
+        f"{k}: {c}" for k, c in enumerate(CONV_CASES))
+
+
 IDENTITY_GRID = [[22, 15, 1, 3, 60], [42, 5, 38, 39, 7], [28, 9, 4, 66, 79], [0, 2, 25, 12, 17],
                  [9, 14, 2, 51, 3]]
 

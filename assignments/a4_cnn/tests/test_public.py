@@ -45,8 +45,7 @@ def test_conv_gradients_match_finite_differences(student, score):
                 wrong.append(f"case {case}: {name} is off by {rel_error(g, n):.1e} (tolerance 1e-6)")
                 break
     score.fraction(1 - len({w.split(':')[0] for w in wrong}) / len(probes.CONV_CASES))
-    check(not wrong, "cases are (N, C, H, W, F, KH, KW, stride, padding, dilation) = "
-          + "; ".join(f"{k}: {c}" for k, c in enumerate(probes.CONV_CASES)) + "\n" + "\n".join(wrong))
+    check(not wrong, probes.describe_conv_cases() + "\n" + "\n".join(wrong))
 
 
 @pytest.mark.points(0)
