@@ -19,6 +19,8 @@ def _differs(got, want, what, tol=TOL):
         return f"{what} has shape {g.shape}, expected {w.shape}"
     if np.isnan(g).any() and not np.isnan(w).any():
         return f"{what} holds NaN"
+    if tol == 0 and not np.array_equal(g, w):
+        return f"{what} differs in {int((g != w).sum())} of {g.size} entries (compared exactly)"
     if rel_error(g, w) > tol:
         return f"{what} is off (relative error {rel_error(g, w):.0e}, tolerance {tol:.0e})"
     return ""
@@ -176,10 +178,15 @@ def test_kv_cache(student, score):
     elif not (a["k"] < 1e-12 and a["v"] < 1e-12):
         wrong.append("KVCache.append does not return the old keys and values followed by the new")
     for kind in ("learned", "sinusoidal"):
-        if got[kind] is None or not got[kind] < 1e-9:
+        if isinstance(got[kind], str):
+            wrong.append(f"{kind} positions: feeding tokens 0-2, 3, 4, 5-8 through caches raised "
+                         + got[kind])
+        elif got[kind] is None or not got[kind] < 1e-9:
             wrong.append(f"{kind} positions: feeding tokens 0-2, 3, 4, 5-8 through caches does "
                          "not give the full pass's logits (tolerance 1e-9)")
-    if got["generate"]["got"] != got["generate"]["want"]:
+    if isinstance(got["generate"], str):
+        wrong.append("generate(model, prompt, 5) raised " + got["generate"])
+    elif got["generate"]["got"] != got["generate"]["want"]:
         wrong.append("generate(model, prompt, 5) differs from greedy decoding by full passes of "
                      "the same model")
     _judge(wrong, 4, score, "")

@@ -61,11 +61,14 @@ def test_zip_has_gradescope_layout_and_no_mutants(zips):
 
 
 def test_run_autograder_matches_grader_grade(all_assignments, zips, tmp_path):
-    """Reference, stub and every mutant: the same score through the zip as through the CLI."""
-    for a in all_assignments:
+    """Reference, stub and mutants: the same score through the zip as through the CLI. Every
+    mutant of the first assignment, one of each other: the zip's path through the engine is the
+    same for all of them (test_assignments judges the mutants themselves), and a torch
+    assignment's mutant costs a whole suite here."""
+    for i, a in enumerate(all_assignments):
         subs = {"reference": (a.reference_dir / a.module_file).read_text(),
                 "stub": (a.release_dir / a.module_file).read_text()}
-        for m in mutants.load_all(a):
+        for m in mutants.load_all(a)[:None if i == 0 else 1]:
             subs[m.name] = mutants.apply(a, m)
         local = tmp_path / a.name / "local"
         for name, text in subs.items():
