@@ -17,8 +17,8 @@ def _differs(got, want, what, tol=TOL):
     g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     if g.shape != w.shape:
         return f"{what} has shape {g.shape}, expected {w.shape}"
-    if np.isnan(g).any() and not np.isnan(w).any():
-        return f"{what} holds NaN"
+    if (~np.isfinite(g) & np.isfinite(w)).any():
+        return f"{what} holds inf or NaN where a number was expected"
     if tol == 0 and not np.array_equal(g, w):
         return f"{what} differs in {int((g != w).sum())} of {g.size} entries (compared exactly)"
     if rel_error(g, w) > tol:

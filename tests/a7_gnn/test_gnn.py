@@ -19,8 +19,8 @@ def _differs(got, want, what, tol=TOL):
     g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     if g.shape != w.shape:
         return f"{what} has shape {g.shape}, expected {w.shape}"
-    if np.isnan(g).any():
-        return f"{what} holds NaN"
+    if (~np.isfinite(g) & np.isfinite(w)).any():
+        return f"{what} holds inf or NaN where a number was expected"
     if tol == 0:
         return "" if np.array_equal(g, w) else f"{what} differs (compared exactly)"
     if rel_error(g, w) > tol:

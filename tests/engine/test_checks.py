@@ -106,6 +106,14 @@ def test_rel_error_as_cs231n_defines_it():
     assert rel_error(0.0, 0.0) == 0.0
 
 
+def test_rel_error_of_an_infinity_against_a_number_is_infinite():
+    """inf - 0 over inf + 0 is NaN, and NaN > tol is False: without care, -inf where 0 was
+    expected would pass every tolerance."""
+    assert rel_error([0.0, -np.inf], [0.0, 0.0]) == np.inf
+    assert rel_error([np.nan], [1.0]) == np.inf
+    assert rel_error([np.inf, np.nan], [np.inf, np.nan]) == 0.0
+
+
 def test_numeric_gradient_matches_an_analytic_gradient():
     A = np.random.default_rng(0).normal(size=(3, 4))
 
