@@ -38,13 +38,13 @@ unless said otherwise; modules hold weights the grader loads by attribute name):
   weights sums to 1 over its admitted keys and puts 0 on refused ones.
 - causal_mask and padding_mask exactly; TinyGPT is causal (changing token p never moves the
   logits before p, and does move those at p).
-- gaussian_kernel_attention, and KernelAttention's parameter ``theta`` (its only parameter)
-  and its gradient.
+- gaussian_kernel_attention, and KernelAttention's parameter ``theta`` (its only parameter:
+  its start value to 1e-6, then its gradient with theta set to a float64 value).
 - MultiHeadAttention, separate and fused, with and without bias: self-attention with a causal
   mask and cross-attention with a padding mask; permuting the tokens permutes the outputs of
   MultiHeadAttention and TransformerBlock (no mask).
-- sinusoidal_encoding and LearnedPositionalEncoding with a start (tolerance 1e-6);
-  TransformerBlock and TinyGPT's logits (both kinds of position).
+- sinusoidal_encoding in float32 (tolerance 1e-6) and float64, and LearnedPositionalEncoding,
+  both with a start; TransformerBlock and TinyGPT's logits (both kinds of position).
 - KVCache.append; TinyGPT fed in chunks through caches equals the full pass (1e-9); generate
   equals greedy decoding by full passes of the same model.
 - graph_attention on the complete graph and on a sparse one with a duplicate edge (it counts
@@ -254,16 +254,18 @@ class MultiHeadAttention(nn.Module):
 # ---------------------------------------------------------------- part 3: a tiny GPT
 
 
-def sinusoidal_encoding(t: int, d: int, start: int = 0) -> torch.Tensor:
-    """(t, d) float32 encodings of positions start .. start + t - 1 (d even):
-    PE[p, 2i] = sin(p / 10000^(2i / d)), PE[p, 2i + 1] = cos(p / 10000^(2i / d))."""
+def sinusoidal_encoding(t: int, d: int, start: int = 0, dtype: torch.dtype = torch.float32
+                        ) -> torch.Tensor:
+    """(t, d) encodings of positions start .. start + t - 1 (d even):
+    PE[p, 2i] = sin(p / 10000^(2i / d)), PE[p, 2i + 1] = cos(p / 10000^(2i / d)),
+    computed in float64 and returned as ``dtype`` (so float64 models get float64 accuracy)."""
     # BEGIN SOLUTION
     pos = torch.arange(start, start + t, dtype=torch.float64).unsqueeze(1)
     freq = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
     pe = torch.zeros(t, d, dtype=torch.float64)
     pe[:, 0::2] = torch.sin(pos * freq)
     pe[:, 1::2] = torch.cos(pos * freq)
-    return pe.float()
+    return pe.to(dtype)
     # END SOLUTION
 
 
@@ -341,7 +343,7 @@ class TinyGPT(nn.Module):
         if self.pos is not None:
             x = self.pos(x, start)
         else:
-            x = x + sinusoidal_encoding(t, x.shape[-1], start).to(x)
+            x = x + sinusoidal_encoding(t, x.shape[-1], start, x.dtype).to(x.device)
         mask = causal_mask(t, start + t, device=tokens.device)
         all_weights = []
         for i, block in enumerate(self.blocks):

@@ -169,10 +169,13 @@ def kernel_attention(impl):
         out["out"], out["weights"] = _np(o), _np(w)
         layer = impl.KernelAttention(1.3).double()
         names = [n for n, _ in layer.named_parameters()]
+        out["theta_start"] = float(layer.theta.detach()) if names == ["theta"] else None
+        if names == ["theta"]:  # exactly 1.3 in float64, however it was stored at the start
+            with torch.no_grad():
+                layer.theta.fill_(1.3)
         o, _ = layer(xq, xk)
         (o * _randn(*o.shape, seed=63)).sum().backward()
     out["parameters"] = names
-    out["theta"] = float(layer.theta.detach())
     out["theta_grad"] = None if layer.theta.grad is None else float(layer.theta.grad)
     return out
 
@@ -298,6 +301,7 @@ def positional(impl):
     with no_builtin_attention(), torch.no_grad():
         out = {"sin_7_8": _np(impl.sinusoidal_encoding(7, 8)),
                "sin_4_6_from_3": _np(impl.sinusoidal_encoding(4, 6, start=3)),
+               "sin_float64": _np(impl.sinusoidal_encoding(12, 8, start=20, dtype=torch.float64)),
                "sin_dtype": str(impl.sinusoidal_encoding(3, 4).dtype)}
         pos = load_by_name(impl.LearnedPositionalEncoding(10, 4), 110)
         x = _randn(2, 3, 4, seed=111)
