@@ -50,8 +50,8 @@ unless said otherwise; modules hold weights the grader loads by attribute name):
 - graph_attention on the complete graph and on a sparse one with a duplicate edge (it counts
   twice) and a node without incoming edges.
 - TinyGPT(vocab, d_model=32, n_heads=2, n_layers=2, d_ff=64) trained by train_next_token on
-  the notes' XOR ([a, b, a xor b]), on copying and on reversing 5 tokens of 8 (prompt, a
-  separator token 8, answer): on 500 held-out sequences, the argmax of the logits at each
+  the notes' XOR ([a, b, a xor b], answer_start 2), on copying and on reversing 5 tokens of 8
+  (prompt, a separator token 8, answer; answer_start 6): on 500 held-out sequences, the argmax of the logits at each
   answer position (the true earlier tokens given) must be right 99% of the time, per task
   (partial credit from 50%). The grader seeds torch; nothing needs seeding. The feedback page
   shows your model's attention weights on a reversal.

@@ -104,8 +104,8 @@ def softmax_cases(impl):
 
 
 def worked_example(impl):
-    """The README's example: scores [[1, 2, 3], [1, 1, 1], [5, 0, 0]] with the last key refused
-    for row 0, every key for row 2."""
+    """A worked example: scores [[1, 2, 3], [1, 1, 1], [5, 0, 0]] with the last key refused for
+    row 0, every key for row 2."""
     torch = _torch()
     scores = torch.tensor([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0], [5.0, 0.0, 0.0]], dtype=torch.float64)
     mask = torch.tensor([[True, True, False], [True, True, True], [False, False, False]])

@@ -219,14 +219,16 @@ class MultiHeadAttention(nn.Module):
 # ---------------------------------------------------------------- part 3: a tiny GPT
 
 
-def sinusoidal_encoding(t: int, d: int, start: int = 0) -> torch.Tensor:
-    """(t, d) float32 encodings of positions start .. start + t - 1 (d even):
-    PE[p, 2i] = sin(p / 10000^(2i / d)), PE[p, 2i + 1] = cos(p / 10000^(2i / d))."""
+def sinusoidal_encoding(t: int, d: int, start: int = 0, dtype: torch.dtype = torch.float32
+                        ) -> torch.Tensor:
+    """(t, d) encodings of positions start .. start + t - 1 (d even):
+    PE[p, 2i] = sin(p / 10000^(2i / d)), PE[p, 2i + 1] = cos(p / 10000^(2i / d)),
+    computed in float64 and returned as ``dtype`` (so float64 models get float64 accuracy)."""
     pos = torch.arange(start, start + t, dtype=torch.float64)
     inv_freq = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
     angle = torch.einsum("p,i->pi", pos, inv_freq)  # (t, d/2)
     pe = torch.stack((angle.sin(), angle.cos()), dim=-1).reshape(t, d)  # interleave sin, cos
-    return pe.to(torch.float32)
+    return pe.to(dtype)
 
 
 class LearnedPositionalEncoding(nn.Module):
@@ -296,7 +298,7 @@ class TinyGPT(nn.Module):
         if self.pos is not None:
             x = self.pos(x, start=seen)
         else:
-            x = x + sinusoidal_encoding(n_new, self.d_model, seen).to(x.device, x.dtype)
+            x = x + sinusoidal_encoding(n_new, self.d_model, seen, x.dtype).to(x.device)
         mask = causal_mask(n_new, seen + n_new, device=x.device)
         all_weights = []
         for i, block in enumerate(self.blocks):

@@ -232,16 +232,18 @@ class MultiHeadAttention(nn.Module):
 # ---------------------------------------------------------------- part 3: a tiny GPT
 
 
-def sinusoidal_encoding(t: int, d: int, start: int = 0) -> torch.Tensor:
-    """(t, d) float32 encodings of positions start .. start + t - 1 (d even):
-    PE[p, 2i] = sin(p / 10000^(2i / d)), PE[p, 2i + 1] = cos(p / 10000^(2i / d))."""
+def sinusoidal_encoding(t: int, d: int, start: int = 0, dtype: torch.dtype = torch.float32
+                        ) -> torch.Tensor:
+    """(t, d) encodings of positions start .. start + t - 1 (d even):
+    PE[p, 2i] = sin(p / 10000^(2i / d)), PE[p, 2i + 1] = cos(p / 10000^(2i / d)),
+    computed in float64 and returned as ``dtype`` (so float64 models get float64 accuracy)."""
     pe = torch.zeros(t, d, dtype=torch.float64)
     positions = torch.arange(start, start + t, dtype=torch.float64)
     for i in range(d // 2):
         angle = positions / (10000.0 ** (2 * i / d))
         pe[:, 2 * i] = torch.sin(angle)
         pe[:, 2 * i + 1] = torch.cos(angle)
-    return pe.float()
+    return pe.to(dtype)
 
 
 class LearnedPositionalEncoding(nn.Module):
@@ -322,7 +324,7 @@ class TinyGPT(nn.Module):
         if self.positional == "learned":
             h = self.pos(h, start=past)
         else:
-            pe = sinusoidal_encoding(t, self.d_model, start=past)
+            pe = sinusoidal_encoding(t, self.d_model, start=past, dtype=h.dtype)
             h = h + pe.to(device=h.device, dtype=h.dtype)
         mask = causal_mask(t, past + t, device=tokens.device)
         weights = []

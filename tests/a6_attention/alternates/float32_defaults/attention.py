@@ -202,16 +202,18 @@ class MultiHeadAttention(nn.Module):
 # ---------------------------------------------------------------- part 3: a tiny GPT
 
 
-def sinusoidal_encoding(t: int, d: int, start: int = 0) -> torch.Tensor:
-    """(t, d) float32 encodings of positions start .. start + t - 1 (d even):
-    PE[p, 2i] = sin(p / 10000^(2i / d)), PE[p, 2i + 1] = cos(p / 10000^(2i / d))."""
-    # computed natively in float32, the tutorial way (exact to float32 rounding, ~1e-7)
-    position = torch.arange(start, start + t, dtype=torch.float32).unsqueeze(1)
-    div_term = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
-    pe = torch.zeros(t, d, dtype=torch.float32)
+def sinusoidal_encoding(t: int, d: int, start: int = 0, dtype: torch.dtype = torch.float32
+                        ) -> torch.Tensor:
+    """(t, d) encodings of positions start .. start + t - 1 (d even):
+    PE[p, 2i] = sin(p / 10000^(2i / d)), PE[p, 2i + 1] = cos(p / 10000^(2i / d)),
+    computed in float64 and returned as ``dtype`` (so float64 models get float64 accuracy)."""
+    # the tutorial's exp/log form of the frequencies, in float64 as the spec asks
+    position = torch.arange(start, start + t, dtype=torch.float64).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, d, 2, dtype=torch.float64) * (-math.log(10000.0) / d))
+    pe = torch.zeros(t, d, dtype=torch.float64)
     pe[:, 0::2] = torch.sin(position * div_term)
     pe[:, 1::2] = torch.cos(position * div_term)
-    return pe
+    return pe.to(dtype)
 
 
 class LearnedPositionalEncoding(nn.Module):
@@ -264,7 +266,7 @@ class TinyGPT(nn.Module):
         self.pos = LearnedPositionalEncoding(max_len, d_model) if positional == "learned" else None
         # precomputed tables (buffers, not parameters, and not saved in the state dict)
         self.register_buffer("causal_table", causal_mask(max_len), persistent=False)
-        self.register_buffer("sin_table", sinusoidal_encoding(max_len, d_model) if self.pos is None
+        self.register_buffer("sin_table", sinusoidal_encoding(max_len, d_model, dtype=torch.float64) if self.pos is None
                              else None, persistent=False)
         self.blocks = nn.ModuleList([TransformerBlock(d_model, n_heads, d_ff)
                                      for _ in range(n_layers)])
@@ -274,7 +276,7 @@ class TinyGPT(nn.Module):
     def _sinusoid(self, start: int, t: int) -> torch.Tensor:
         if start + t <= self.sin_table.shape[0]:
             return self.sin_table[start:start + t]
-        return sinusoidal_encoding(t, self.d_model, start)  # past the table: compute directly
+        return sinusoidal_encoding(t, self.d_model, start, torch.float64)  # past the table: compute directly
 
     def _mask(self, start: int, t: int, device) -> torch.Tensor:
         if start + t <= self.causal_table.shape[0]:
