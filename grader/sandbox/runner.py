@@ -313,6 +313,8 @@ class WorkerRunner:
         self.capture = self.root / "capture.txt"
         self.oom_base = 0
         self.need_fork = False
+        self.imported = False  # the current probe server has imported the module
+        self.import_timeout: str | None = None  # set once an import has hung: not tried again
         self.watchdog: Watchdog | None = None
         self._prepare()
 
@@ -576,13 +578,41 @@ class WorkerRunner:
     # -- the Runner interface ------------------------------------------------------------
     def call(self, probe: str, kwargs: dict) -> ProbeOutcome:
         start = time.monotonic()
+        if self.import_timeout:  # a module whose import hangs would cost every test its timeout
+            return ProbeOutcome(False, kind="timeout", message=self.import_timeout, seconds=0.0)
         why = None
         if self.proc is None or self.proc.poll() is not None:
             why = self._start()
+            self.imported = False
         elif self.need_fork:
             why = self._fork()
+            self.imported = False
         if why:
             return ProbeOutcome(False, kind="crash", message=why)
+        if not self.imported:
+            outcome = self._exchange(worker.IMPORT, {})
+            if outcome.kind == "timeout":
+                self.import_timeout = (
+                    f"importing your module timed out after {self.spec.timeout:g} s (an infinite "
+                    "loop or a long computation at the top level?); the tests after the first "
+                    "are not run")
+                outcome.message = self.import_timeout.split(";")[0]
+                outcome.seconds = time.monotonic() - start
+                return outcome
+            if not outcome.ok:  # it raised, exited or was killed: the same for the probe
+                outcome.seconds = time.monotonic() - start
+                return outcome
+            self.imported = True
+            printed = outcome.stdout  # what the module printed as it was imported
+        else:
+            printed = ""
+        outcome = self._exchange(probe, kwargs)
+        outcome.stdout = printed + outcome.stdout
+        outcome.seconds = time.monotonic() - start
+        return outcome
+
+    def _exchange(self, probe: str, kwargs: dict) -> ProbeOutcome:
+        """One request to the probe server and its reply, within the probe's time limit."""
         deadline = time.monotonic() + self.spec.timeout
         try:
             codec.write_frame(self.wfd, codec.encode({"probe": probe, "kwargs": kwargs}))
@@ -609,7 +639,6 @@ class WorkerRunner:
         outcome.stdout = self._read_capture()
         if not outcome.ok and outcome.kind != "not_implemented":
             self.need_fork = True  # threads, memory or state left by a failed probe: a new fork
-        outcome.seconds = time.monotonic() - start
         return outcome
 
     def close(self) -> None:

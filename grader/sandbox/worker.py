@@ -175,6 +175,9 @@ def _safe_str(exc: BaseException) -> str:
         return "<exception whose message could not be printed>"
 
 
+IMPORT = "__import__"  # the request that only imports the student's module (the runner times it)
+
+
 def call_probe(probes: Any, impl_loader: Any, name: str, kwargs: dict, student_dir: str,
                limit_mb: int | None = None) -> dict:
     """Run one probe and return {"ok": True, "value": ...} or an error account.
@@ -185,7 +188,7 @@ def call_probe(probes: Any, impl_loader: Any, name: str, kwargs: dict, student_d
     seed_everything(call_seed(name, kwargs))
     try:
         impl = impl_loader()
-        value = getattr(probes, name)(impl, **kwargs)
+        value = None if name == IMPORT else getattr(probes, name)(impl, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - anything student code raises is reported
         return describe_exception(exc, student_dir, limit_mb)
     try:

@@ -65,6 +65,8 @@ CASES = [
         while True:
             pass""", (90, 90), "timed out after 5 s"),
     Case("sleep_forever", "import time; time.sleep(10**6)", (90, 90), "timed out"),
+    Case("sleep_at_import", "import time; time.sleep(10**6)", (0, 0),
+         "the tests after the first are not run", where="import"),
     Case("long_numpy_call", "a = np.ones((2500, 2500)); np.linalg.matrix_power(a, 256)",
          (90, 90), "timed out"),
     Case("fork_bomb", """
@@ -444,6 +446,16 @@ def test_the_batch_finishes_and_prints_every_case(batch):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for case in CASES:
         assert case.name in proc.stdout
+
+
+def test_a_hanging_import_costs_one_timeout_not_one_per_test(batch):
+    """a1 has 11 tests and the batch a 5 s timeout: once the import has timed out, the other
+    tests fail at once with the same reason (before, the submission took 11 timeouts)."""
+    out, _, _, _, _ = batch
+    res = read_results(out, "sleep_at_import")
+    assert res["execution_time"] < 3 * 5, res["execution_time"]
+    assert "importing your module timed out after 5 s" in res["tests"][0]["output"]
+    assert all("importing your module timed out" in t["output"] for t in res["tests"])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
