@@ -23,6 +23,7 @@ import select
 import signal
 import sys
 import traceback
+import warnings
 import zlib
 from types import ModuleType
 from typing import Any
@@ -358,6 +359,7 @@ def main() -> None:
     import probes  # type: ignore[import-not-found]  # the assignment's probes, never student code
 
     probes_module = probes
+    _student_warnings(harness, work)
     _preload(config)
     _set_dumpable(False)
     sys.path.append(work)  # last: a submission's numpy.py or json.py shadows nothing
@@ -408,6 +410,32 @@ def main() -> None:
 
 
 probes_module: Any = None
+
+
+def _student_warnings(harness: str, work: str) -> None:
+    """Show warnings as a student reads them: the category and the message, and the line when
+    it is in the student's own files; never a path of the grading machine (the venv, the
+    harness, the sandbox) or a line of the graders' code."""
+    roots = sorted({(os.path.realpath(work) + os.sep, ""), (work.rstrip(os.sep) + os.sep, ""),
+                    (harness, "<grader>"), (os.path.realpath(harness), "<grader>"),
+                    (sys.prefix, "<python>"), (sys.base_prefix, "<python>")},
+                   key=lambda r: -len(r[0]))
+
+    def scrub(text: str) -> str:
+        for root, name in roots:
+            text = text.replace(root, name)
+        return text
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
+        path = os.path.realpath(filename)
+        here = os.path.realpath(work) + os.sep
+        where = f" ({os.path.relpath(path, here)}, line {lineno})" if path.startswith(here) else ""
+        try:
+            sys.stderr.write(f"{category.__name__}: {scrub(str(message))}{where}\n")
+        except (OSError, ValueError):
+            pass
+
+    warnings.showwarning = show
 
 
 def _set_dumpable(flag: bool) -> None:

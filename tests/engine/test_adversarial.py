@@ -65,6 +65,8 @@ CASES = [
         while True:
             pass""", (90, 90), "timed out after 5 s"),
     Case("sleep_forever", "import time; time.sleep(10**6)", (90, 90), "timed out"),
+    Case("warning_naming_a_grader_path", "import warnings; warnings.warn('careful: ' + np.__file__)",
+         (100, 100), "UserWarning: careful: <python>/", never=sys.prefix),
     Case("sleep_at_import", "import time; time.sleep(10**6)", (0, 0),
          "the tests after the first are not run", where="import"),
     Case("long_numpy_call", "a = np.ones((2500, 2500)); np.linalg.matrix_power(a, 256)",
