@@ -6,7 +6,8 @@ the judges it names. An alternate is an independent *correct* solution (tests/<a
 written from the student README alone; it must get full marks.
 
 A mutant is a TOML file in tests/<a>/mutants/: ``mistake`` (what a student got wrong),
-``catches`` (the judges that must lose points) and ``[[replace]]`` edits (``old`` -> ``new``)
+``catches`` (the judges that must lose points), optionally ``says`` (words the failure message
+must hold: it names the cause, not a symptom) and ``[[replace]]`` edits (``old`` -> ``new``)
 applied to the reference module. Edits must match exactly once, so a mutant breaks loudly when
 the reference changes under it instead of silently turning into the reference.
 """
@@ -33,6 +34,7 @@ class Mutant:
     mistake: str
     catches: list[str]
     edits: list[tuple[str, str]]
+    says: str | None = None
 
 
 def load_all(a: Assignment) -> list[Mutant]:
@@ -41,7 +43,7 @@ def load_all(a: Assignment) -> list[Mutant]:
         with open(path, "rb") as f:
             cfg = tomllib.load(f)
         out.append(Mutant(path.stem, cfg["mistake"], list(cfg["catches"]),
-                          [(r["old"], r["new"]) for r in cfg["replace"]]))
+                          [(r["old"], r["new"]) for r in cfg["replace"]], cfg.get("says")))
     return out
 
 
@@ -86,6 +88,8 @@ def survivors(m: Mutant, res: dict[str, Any]) -> list[str]:
             problems.append(f"{judge}: no such judge")
         elif all(t["score"] >= t["max_score"] for t in tests):
             problems.append(f"{judge}: kept full marks")
+        elif m.says and not any(m.says in t.get("output", "") for t in tests):
+            problems.append(f"{judge}: its message does not say {m.says!r}")
     if res.get("score", 0) >= sum(t["max_score"] for t in res.get("tests", [])):
         problems.append("the mutant kept full marks")
     return problems

@@ -53,9 +53,12 @@ def test_numeric_gradient_and_grad_check(student):
     A, x = got["A"], got["x"]
     t = np.tanh(A @ x)
     analytic = A.T @ (2 * t * (1 - t**2))
+    # the cause before its symptom: an x left perturbed also makes the gradient look off
+    check(got["x_restored"], "numeric_gradient must restore x after perturbing it (x was "
+          "changed when it returned)")
     err = rel_error(got["grad"], analytic)
-    check(err < 1e-6, f"numeric_gradient is off by a relative error of {err:.2e}")
-    check(got["x_restored"], "numeric_gradient must restore x after perturbing it")
+    check(err < 1e-6, f"numeric_gradient is off by a relative error of {err:.2e} (tolerance "
+          "1e-6)")
     right, wrong = student(probes.grad_check_verdicts, seed=7)
     check(right < 1e-7, f"grad_check of a correct gradient gave {right:.2e} (expected < 1e-7)")
     check(wrong > 1e-2, f"grad_check of a wrong gradient gave {wrong:.2e}: it must be large")

@@ -185,3 +185,13 @@ def test_a_mutant_whose_edit_no_longer_applies_is_an_error(a1):
     m = mutants.Mutant("stale", "nothing", ["test_threshold_unit"], [("no such line", "x")])
     with pytest.raises(ValueError, match="occurs 0 times"):
         mutants.apply(a1, m)
+
+
+def test_a_mutant_caught_with_a_message_that_misses_the_cause_is_reported():
+    """`says`: a mutant must lose its points *and* the message must name the cause."""
+    m = mutants.Mutant("x", "x", ["test_a"], [], says="must restore x")
+    res = {"extra_data": {"judges": {"test_a": [1]}}, "score": 0,
+           "tests": [{"number": 1, "score": 0, "max_score": 10, "output": "off by 1e-5"}]}
+    assert mutants.survivors(m, res) == ["test_a: its message does not say 'must restore x'"]
+    res["tests"][0]["output"] = "numeric_gradient must restore x after perturbing it"
+    assert mutants.survivors(m, res) == []
