@@ -90,7 +90,9 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
 
 
 def hinge_loss(scores: np.ndarray, y: np.ndarray, margin: float = 1.0) -> tuple[float, np.ndarray]:
-    """Multiclass SVM loss: mean over rows of sum_{j != y} max(0, s_j - s_y + margin)."""
+    """Multiclass SVM loss: mean over rows of sum_{j != y} max(0, s_j - s_y + margin).
+
+    A term exactly at its margin (s_j - s_y + margin == 0) is inactive: its gradient is 0."""
     raise NotImplementedError("not implemented yet: hinge_loss")
 
 

@@ -50,9 +50,10 @@ def unknown_gate_raises(impl):
 
 def perceptron_predict(impl, seed):
     rng = np.random.default_rng(seed)
-    w, b = rng.normal(size=3), float(rng.normal())
+    w = rng.normal(size=3)
     X = rng.normal(size=(25, 3))
     X[0] = 0.0
+    b = -float(np.median(X[1:] @ w))  # about half the rows fire: a constant answer fails
     out = [np.asarray(impl.Perceptron(w, b).predict(X))]
     # exactly on the boundary: w . x + b == 0 must fire
     out.append(np.asarray(impl.Perceptron(np.array([1.0, 1.0]), -2.0).predict(np.array([[1.0, 1.0]]))))

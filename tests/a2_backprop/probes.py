@@ -33,6 +33,7 @@ def layer_gradients(impl, layer, seed):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(4, 5))
     x[0, 0] = 0.0
+    x[1, 1], x[1, 2] = 800.0, -800.0  # where the README promises no overflow
     W, b = rng.normal(size=(5, 3)), rng.normal(size=3)
     dout = rng.normal(size=(4, 3) if layer == "affine" else (4, 5))
     names = ("dx", "dW", "db") if layer == "affine" else ("dx",)
@@ -46,8 +47,8 @@ def layer_gradients(impl, layer, seed):
 
     out, grads = grads_at(x)
     result = {"out": np.asarray(out, dtype=np.float64), **grads}
-    smooth = x.copy()
-    smooth[0, 0] = 0.5
+    smooth = x.copy()  # away from the kink and the extremes: central differences are exact there
+    smooth[0, 0], smooth[1, 1], smooth[1, 2] = 0.5, 0.3, -0.3
     inputs = {"dx": smooth, "dW": W, "db": b}
     _, smooth_grads = grads_at(smooth)
     for name in names:
@@ -63,7 +64,9 @@ def layer_gradients(impl, layer, seed):
 
 def loss_values(impl, loss, seed, scale=1.0):
     rng = np.random.default_rng(seed)
-    pred = rng.normal(size=(6, 4)) * scale
+    # scale 0: small integers, so that hinge terms sit exactly at their margin (its kink)
+    pred = rng.integers(-2, 3, size=(6, 4)).astype(np.float64) if scale == 0 else (
+        rng.normal(size=(6, 4)) * scale)
     if loss.startswith("mse"):
         target = rng.normal(size=(6, 4))
     else:

@@ -20,7 +20,8 @@ def _fraction_right(student, reference, probe, cases, compare):
 
 @pytest.mark.points(15)
 def test_layers_match_reference(student, reference, score):
-    """forward and backward of affine, ReLU, leaky ReLU, sigmoid and tanh on random inputs"""
+    """forward and backward of affine, ReLU, leaky ReLU, sigmoid and tanh on random inputs with
+    an exact 0 (the kinks) and +-800 (no overflow)"""
     def compare(got, want, kw):
         for key in ("out", "dx", "dW", "db"):
             if key in want:
@@ -41,6 +42,7 @@ def test_losses_match_reference(student, reference, score):
 
     cases = [{"loss": loss, "seed": 4, "scale": 1.0} for loss in probes.LOSSES]
     cases.append({"loss": "softmax_cross_entropy", "seed": 5, "scale": 1000.0})
+    cases.append({"loss": "hinge_loss", "seed": 6, "scale": 0})  # terms exactly at the margin
     wrong = _fraction_right(student, reference, probes.loss_values, cases, compare)
     score.fraction(1 - len(wrong) / len(cases))
     check(not wrong, "\n".join(wrong))
