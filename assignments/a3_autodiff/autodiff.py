@@ -193,6 +193,7 @@ class Tensor:
         raise NotImplementedError("not implemented yet: Tensor.log")
 
     def relu(self) -> Tensor:
+        """max(0, x) elementwise; the gradient passes only where x > 0 (it is 0 at x == 0)."""
         raise NotImplementedError("not implemented yet: Tensor.relu")
 
     def tanh(self) -> Tensor:

@@ -330,6 +330,7 @@ class Tensor:
         # END SOLUTION
 
     def relu(self) -> Tensor:
+        """max(0, x) elementwise; the gradient passes only where x > 0 (it is 0 at x == 0)."""
         # BEGIN SOLUTION
         def backward(g):
             self.grad += g * (self.data > 0)

@@ -48,7 +48,8 @@ def test_deep_chain_of_100000_operations(student, reference, score):
 
 @pytest.mark.points(15)
 def test_tensor_operations_match_reference(student, reference, score):
-    """every Tensor operation, broadcasting included: values and gradients against the reference"""
+    """every Tensor operation, broadcasting included, reductions along each axis with and
+    without keepdims, ReLU at exactly 0: values and gradients against the reference"""
     wrong = []
     for op in probes.TENSOR_OPS:
         got, want = student(probes.tensor_op, op=op, seed=3), reference(probes.tensor_op, op=op, seed=3)
@@ -67,7 +68,8 @@ def test_tensor_operations_match_reference(student, reference, score):
 def test_tensor_gradients_match_finite_differences(student, score):
     """every Tensor operation's gradient agrees with central differences of its forward pass"""
     wrong = []
-    for op in probes.TENSOR_OPS:
+    ops = [op for op in probes.TENSOR_OPS if op not in probes.KINKS]
+    for op in ops:
         got = student(probes.tensor_op, op=op, seed=4)
         for k, (g, n) in enumerate(zip(got["grads"], got["numeric"])):
             if np.shape(g) != np.shape(n):
@@ -75,7 +77,7 @@ def test_tensor_gradients_match_finite_differences(student, score):
                              f"has {np.shape(n)} (reduce broadcast dimensions in backward)")
             elif rel_error(g, n) > 1e-5:
                 wrong.append(f"{op}: gradient of input {k} off by {rel_error(g, n):.1e}")
-    score.fraction(1 - len({w.split(':')[0] for w in wrong}) / len(probes.TENSOR_OPS))
+    score.fraction(1 - len({w.split(':')[0] for w in wrong}) / len(ops))
     check(not wrong, "\n".join(wrong))
 
 
