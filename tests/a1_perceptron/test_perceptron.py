@@ -4,7 +4,7 @@ import numpy as np
 import probes
 import pytest
 
-from grader.checks import assert_allclose, assert_equal, check, check_shape
+from grader.checks import assert_allclose, assert_equal, check, check_dtype_kind, check_shape
 
 XOR, XNOR = [0, 1, 1, 0], [1, 0, 0, 1]
 SEPARABLE = {"AND": [0, 0, 0, 1], "OR": [0, 1, 1, 1], "NAND": [1, 1, 1, 0], "NOR": [1, 0, 0, 0]}
@@ -31,8 +31,9 @@ def test_perceptron_predict(student, reference):
     """Perceptron.predict fires when w . x + b >= 0, on random inputs and on the boundary"""
     for seed in (1, 2):
         got, want = student(probes.perceptron_predict, seed=seed), reference(probes.perceptron_predict, seed=seed)
-        assert_equal(check_shape(got[0], want[0].shape, "predict(X)").astype(np.int64), want[0],
-                     "predict on random inputs")
+        pred = check_dtype_kind(check_shape(got[0], want[0].shape, "predict(X)"), "iu",
+                                "predict(X) (the README asks for int64 outputs)")
+        assert_equal(pred.astype(np.int64), want[0], "predict on random inputs")
     assert_equal(np.asarray(got[1]).astype(np.int64), want[1],
                  "predict exactly on the boundary (w . x + b == 0 must give 1)")
 
