@@ -104,15 +104,14 @@ def test_moons_accuracy(student, score):
 
 @pytest.mark.points(5)
 def test_forward_mode_matches_reverse_mode(student, reference, score):
-    """the dual-number JVP equals the reverse-mode gradient dotted with the direction"""
+    """the dual-number JVP equals the gradient dotted with the direction (forward mode judged on
+    its own: a reverse-mode bug costs only the reverse-mode judges)"""
     wrong = []
     for seed in (40, 41, 42):
         got = student(probes.forward_vs_reverse, seed=seed)
         want = reference(probes.forward_vs_reverse, seed=seed)
         if abs(got["jvp"] - want["jvp"]) > 1e-8 * max(1, abs(want["jvp"])):
-            wrong.append(f"direction {seed}: jvp {got['jvp']:.6g} is wrong")
-        elif abs(got["jvp"] - got["vjp_dot_v"]) > 1e-8 * max(1, abs(got["jvp"])):
-            wrong.append(f"direction {seed}: forward mode {got['jvp']:.6g} disagrees with "
-                         f"reverse mode {got['vjp_dot_v']:.6g}")
+            wrong.append(f"direction {seed}: jvp is off (tolerance 1e-8, relative to max(1, "
+                         "|expected|))")
     score.fraction(1 - len(wrong) / 3)
     check(not wrong, "\n".join(wrong))
