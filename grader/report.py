@@ -22,12 +22,13 @@ body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#
 h1{font-size:1.5rem;margin:0}.meta{color:#5b6475;margin:.2rem 0 1.2rem}
 .total{font-size:2.4rem;font-weight:700}.bar{height:.6rem;background:#e6e9ef;border-radius:.3rem}
 .bar>div{height:100%;border-radius:.3rem;background:#2f8f5b}
-table{border-collapse:collapse;width:100%;margin-top:1.2rem}
-td,th{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e6e9ef;vertical-align:top}
+table{border-collapse:collapse;width:100%;margin-top:1.2rem;table-layout:fixed}
+td,th{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #e6e9ef;vertical-align:top;
+overflow-wrap:anywhere}th.num{width:2.2rem}th.res{width:4.6rem}th.pts{width:5.6rem}
 .passed{color:#2f8f5b;font-weight:600}.failed{color:#b3261e;font-weight:600}
 .pts{white-space:nowrap;text-align:right}pre{background:#f5f6f8;padding:.5rem;overflow-x:auto;
-white-space:pre-wrap;margin:.3rem 0 0;font-size:13px}.out{color:#394150}
-code{white-space:pre;font-size:13px}.notice{background:#fff6e0;border:1px solid #f0d48a;padding:.6rem .8rem;border-radius:.3rem}
+white-space:pre-wrap;overflow-wrap:anywhere;margin:.3rem 0 0;font-size:13px}.out{color:#394150}
+code{white-space:pre-wrap;overflow-wrap:anywhere;font-size:13px}.notice{background:#fff6e0;border:1px solid #f0d48a;padding:.6rem .8rem;border-radius:.3rem}
 figure{margin:.5rem 0}figure img{max-width:100%;height:auto;border:1px solid #e6e9ef}
 figcaption{color:#5b6475;font-size:13px}
 """
@@ -115,8 +116,11 @@ def render(res: dict[str, Any], title: str = "", folder: Path | None = None) -> 
         f"<h1>{html.escape(title or 'Feedback')}</h1><p class=meta>{html.escape(meta)}</p>"
         f'<div class=total>{total:g} / {best:g}</div>'
         f'<div class=bar><div style="width:{pct:.1f}%"></div></div>'
-        + (f'<p class=notice>{_render_output(notice)}</p>' if notice.strip() else "")
-        + "<table><tr><th>#</th><th>test</th><th>result</th><th class=pts>points</th></tr>"
+        # a div: a <p> cannot hold the <div>s of the rendered output (the parser would close it
+        # first and leave the box empty)
+        + (f'<div class=notice>{_render_output(notice)}</div>' if notice.strip() else "")
+        + "<table><tr><th class=num>#</th><th>test</th><th class=res>result</th>"
+        "<th class=pts>points</th></tr>"
         + "".join(rows) + "</table></body></html>\n"
     )
 

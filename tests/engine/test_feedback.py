@@ -1,6 +1,8 @@
 """Feedback a student can act on: five realistic mistakes, and the HTML page."""
 
+import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -70,3 +72,34 @@ def test_feedback_page_renders_in_headless_chromium(graded, tmp_path):
          f"--screenshot={shot}", (graded / "wrong_shape" / "feedback.html").as_uri()],
         capture_output=True, text=True, timeout=120)
     assert shot.exists() and os.path.getsize(shot) > 10_000, proc.stderr[-2000:]
+
+
+LONG = "x" * 400  # one unbreakable traceback line, as a long path or repr gives
+
+
+@pytest.mark.parametrize("width", [390, 1100])  # a phone and a laptop
+def test_notice_shows_and_long_lines_wrap_in_chromium(tmp_path, width):
+    """The notice box holds its text (a <p> around the output's <div> rendered it empty), and a
+    long line wraps instead of pushing the result and points columns off-screen."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("no chromium here (apt-get install chromium)")
+    res = {"score": 0, "output": "graded file perceptron_v2.py: the only .py file found",
+           "tests": [{"name": "test", "number": "1", "score": 0, "max_score": 10,
+                      "status": "failed", "output": f"```\n  File \"{LONG}.py\", line 3\n```\n"
+                      f"  {LONG}"}]}
+    page = report.render(res, "t").replace(
+        "</body>", "<script>document.body.dataset.probe = JSON.stringify({"
+        "wide: document.documentElement.scrollWidth, inner: window.innerWidth, "
+        "notice: document.querySelector('.notice').textContent.length})</script></body>")
+    path = tmp_path / "page.html"
+    path.write_text(page)
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={width},900",
+         "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-probe="([^"]*)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    probe = json.loads(found.group(1).replace("&quot;", '"'))
+    assert probe["notice"] > 20
+    assert probe["wide"] <= probe["inner"]  # headless Chromium widens a window below 500 px
