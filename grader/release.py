@@ -137,7 +137,13 @@ def _readme(a: Assignment, module_doc: str, tasks: list[str], stub_source: str,
                     docs[f"{node.name}.{sub.name}"] = (ast.unparse(sub.args), doc)
         elif isinstance(node, ast.FunctionDef) and node.name not in docs:
             docs.setdefault(node.name, (ast.unparse(node.args), ast.get_docstring(node) or ""))
-    parts = [f"# {a.name}: {a.title}", "", module_doc.strip(), "",
+    parts = [f"# {a.name}: {a.title}", "",
+             "Set up once, then self-check as often as you like (from this folder, in a fresh venv):",
+             "", "    python -m pip install -r requirements.txt", "    python -m pytest", "",
+             f"Work in `{a.module_file}`, or in the notebook `{a.module}.ipynb` (Jupyter or VS Code; "
+             f"`python -m nbconvert --to notebook --execute {a.module}.ipynb` runs it top to bottom, "
+             "and its last cell runs the self-checks).", "",
+             module_doc.strip(), "",
              f"Implement the functions below in `{a.module_file}` (their docstrings say exactly what "
              "each must do), then check your work and submit.", "", "## Tasks", ""]
     for n, name in enumerate(tasks, 1):
@@ -194,7 +200,8 @@ def render(a: Assignment) -> dict[str, str]:
     if a.module_file in files:
         nb = notebook.to_notebook(files[a.module_file], a.module, f"{a.name}: {a.title}")
         files[f"{a.module}.ipynb"] = notebook.dumps(nb)
-    files["requirements.txt"] = "\n".join(["numpy>=1.24", "pytest>=7.4", *a.requirements]) + "\n"
+    files["requirements.txt"] = "\n".join(  # the kernel and nbconvert run the notebook as is
+        ["numpy>=1.24", "pytest>=7.4", "ipykernel>=6.0", "nbconvert>=7.0", *a.requirements]) + "\n"
     files["README.md"] = _readme(a, module_doc, tasks, files.get(a.module_file, ""), public_names)
     return files
 

@@ -132,9 +132,19 @@ def test_release_zip_works_in_a_fresh_venv_and_holds_nothing_hidden(a1, tmp_path
     run = [str(venv / "bin" / "python"), "-m", "pytest", "-q"]
     stub = subprocess.run(run, cwd=folder, capture_output=True, text=True, timeout=300)
     assert stub.returncode == 1 and "not implemented yet: threshold_unit" in stub.stdout, stub.stdout
+    # the notebook runs top to bottom with what requirements.txt installs (ipykernel: nbconvert
+    # cannot execute a notebook without a kernel)
+    nb = subprocess.run([str(venv / "bin" / "python"), "-m", "nbconvert", "--to", "notebook",
+                         "--execute", "--output", "executed", f"{a1.module}.ipynb"], cwd=folder,
+                        capture_output=True, text=True, timeout=300)
+    assert nb.returncode == 0, nb.stderr[-2000:]
+    assert (folder / "executed.ipynb").exists()
     shutil.copy(a1.reference_dir / a1.module_file, folder / a1.module_file)
     ref = subprocess.run(run, cwd=folder, capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0 and " passed" in ref.stdout, ref.stdout + ref.stderr
+    readme = (folder / "README.md").read_text().splitlines()
+    assert "    python -m pip install -r requirements.txt" in readme[:6]
+    assert "    python -m pytest" in readme[:7]
 
 
 def test_public_probes_keep_decorators_comments_and_grouped_imports():
