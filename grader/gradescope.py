@@ -99,9 +99,11 @@ def run(root: Path) -> int:
     source, results_dir = root / "source", root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     names = [n for n in (source / "assignments.txt").read_text().split() if n]
-    name = os.environ.get("GRADER_ASSIGNMENT") or names[0]
-    a = find(name, source)
+    a, why = choose_assignment(names, source, root / "submission")
     extra: dict = {"backend": "gradescope"}
+    if a is None:
+        results.write(results_dir / "results.json", results.failure(why, 100, extra=extra))
+        return 0
     meta = root / "submission_metadata.json"
     if meta.exists():
         try:
@@ -117,6 +119,27 @@ def run(root: Path) -> int:
     res["execution_time"] = round(time.monotonic() - start, 3)
     results.write(results_dir / "results.json", res)
     return 0
+
+
+def choose_assignment(names: list[str], source: Path, submission: Path
+                      ) -> tuple[Assignment | None, str]:
+    """The assignment an image grades: GRADER_ASSIGNMENT when the instructor set it, the only one
+    when the image holds one, else the one whose file names the submission uses (perceptron.py,
+    attention.ipynb, ...); (None, why) when the files name none of them or several."""
+    if os.environ.get("GRADER_ASSIGNMENT") or len(names) == 1:
+        return find(os.environ.get("GRADER_ASSIGNMENT") or names[0], source), ""
+    found = {p.name for p in submission.rglob("*") if p.is_file()} if submission.is_dir() else set()
+    known = [find(n, source) for n in names]
+    matches = [a for a in known if found & set(a.submit)]
+    if len(matches) == 1:
+        return matches[0], ""
+    expected = "; ".join(f"{a.name}: {' or '.join(a.submit)}" for a in known)
+    seen = ", ".join(sorted(found)[:10]) or "no files"
+    return None, (f"This autograder grades {len(known)} assignments and could not tell which one "
+                  f"this submission is for: it holds {seen}, and "
+                  + ("its file names match several" if matches else "no file has a name it expects")
+                  + f". Expected file names: {expected}. Rename your file, or ask your instructor "
+                  "(who can set GRADER_ASSIGNMENT for this Gradescope assignment).")
 
 
 def main() -> int:

@@ -114,8 +114,44 @@ def test_run_autograder_reports_an_engine_that_cannot_start(zips, tmp_path):
     assert res["extra_data"]["status"] == "error"
 
 
-def test_layout_for_the_docker_image(tmp_path):
-    proc = run_cli("gradescope", "--layout", str(tmp_path / "src"))
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory):
+    """The all-assignments layout the Docker image is built from (made once: it grades every
+    reference to fill the caches)."""
+    src = tmp_path_factory.mktemp("layout") / "source"
+    proc = run_cli("gradescope", "--layout", str(src))
     assert proc.returncode == 0, proc.stderr
-    names = (tmp_path / "src" / "assignments.txt").read_text().split()
+    return src
+
+
+def test_layout_for_the_docker_image(layout):
+    names = (layout / "assignments.txt").read_text().split()
     assert names == sorted(p.name for p in (ROOT / "tests").iterdir() if (p / "assignment.toml").exists())
+
+
+def test_the_all_assignments_image_picks_the_assignment_from_the_file_names(layout, tmp_path,
+                                                                            monkeypatch):
+    """Without GRADER_ASSIGNMENT the image graded everything as a1; now the submitted file
+    names choose, and a submission that names none gets a zero saying what was expected."""
+    from grader import gradescope
+
+    source = tmp_path / "source"
+    source.symlink_to(layout)
+    names = (source / "assignments.txt").read_text().split()
+    monkeypatch.delenv("GRADER_ASSIGNMENT", raising=False)
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / "attention.py").write_text("x = 1\n")
+    a, _ = gradescope.choose_assignment(names, source, sub)
+    assert a is not None and a.name == "a6_attention"
+    (sub / "attention.py").unlink()
+    (sub / "notes.txt").write_text("hello\n")
+    a, why = gradescope.choose_assignment(names, source, sub)
+    assert a is None and "notes.txt" in why and "perceptron.py" in why
+    assert gradescope.run(tmp_path) == 0  # a graded zero, not a crash or a1's verdict
+    res = json.loads((tmp_path / "results" / "results.json").read_text())
+    jsonschema.validate(res, SCHEMA)
+    assert res["score"] == 0 and "Expected file names" in res["tests"][0]["output"]
+    monkeypatch.setenv("GRADER_ASSIGNMENT", "a2_backprop")
+    a, _ = gradescope.choose_assignment(names, source, sub)
+    assert a.name == "a2_backprop"
