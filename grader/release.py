@@ -158,6 +158,11 @@ def _readme(a: Assignment, module_doc: str, tasks: list[str], stub_source: str,
         "The public checks are a subset of the grading: hidden tests also compare your results",
         "with the reference solution on other inputs. Passing every public check is necessary,",
         "not sufficient.", "",
+        "## Limits", "",
+        f"Your code is graded under these limits: {a.timeout:g} s for each check, "
+        f"{a.total_timeout:g} s for the whole grading, {a.memory_mb} MB of memory for your code "
+        "and the checks that run it (the libraries they import included), and no network. A "
+        "check that runs past its time or memory fails and says which limit it reached.", "",
         "## Submit", "",
         f"Upload `{a.module_file}` (or your notebook). "
         + ("Use numpy only" if "torch" in a.forbidden_imports else "Use numpy and torch")
