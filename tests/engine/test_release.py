@@ -166,3 +166,10 @@ def test_public_probes_keep_decorators_comments_and_grouped_imports():
     exec(compile(out, "probes.py", "exec"), ns)  # noqa: S102 - our own test source
     with ns["guard"]():
         pass
+
+
+def test_readme_states_the_limits_of_each_assignment(all_assignments):
+    for a in all_assignments:
+        readme = (a.release_dir / "README.md").read_text()
+        assert f"{a.timeout:g} s for each check" in readme, a.name
+        assert f"{a.memory_mb} MB of memory" in readme, a.name
