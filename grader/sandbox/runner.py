@@ -149,6 +149,10 @@ def scrubbed_env(home: str, tmp: str) -> dict[str, str]:
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
         "TMPDIR": tmp,
+        # the worker's leased uid has no passwd entry: getpass.getuser() (which torch >= 2.10
+        # calls when an optimiser is made, for its compile cache) reads these first
+        "USER": "student",
+        "LOGNAME": "student",
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "PYTHONHASHSEED": "0",

@@ -67,6 +67,8 @@ CASES = [
     Case("sleep_forever", "import time; time.sleep(10**6)", (90, 90), "timed out"),
     Case("warning_naming_a_grader_path", "import warnings; warnings.warn('careful: ' + np.__file__)",
          (100, 100), "UserWarning: careful: <python>/", never=sys.prefix),
+    Case("getuser_without_a_passwd_entry", "import getpass; assert getpass.getuser()",
+         (100, 100)),  # torch 2.11's optimisers call it; the worker's uid has no passwd entry
     Case("sleep_at_import", "import time; time.sleep(10**6)", (0, 0),
          "the tests after the first are not run", where="import"),
     Case("long_numpy_call", "a = np.ones((2500, 2500)); np.linalg.matrix_power(a, 256)",
