@@ -69,10 +69,10 @@ def test_rerun_skips_unchanged_submissions_and_regrades_changed_ones(a1, tmp_pat
 def test_ctrl_c_keeps_finished_results_and_the_gradebook(a1, tmp_path):
     subs = tmp_path / "subs"
     slow = (a1.reference_dir / "perceptron.py").read_text().replace(
-        "    return int(np.dot(w, x) >= theta)", "    __import__('time').sleep(0.4)\n    return int(np.dot(w, x) >= theta)")
-    for i in range(6):
+        "    return int(np.dot(w, x) >= theta)", "    __import__('time').sleep(1.0)\n    return int(np.dot(w, x) >= theta)")
+    for i in range(6):  # each different: nothing may be reused from an identical neighbour
         (subs / f"s{i}").mkdir(parents=True)
-        (subs / f"s{i}" / "perceptron.py").write_text(slow)
+        (subs / f"s{i}" / "perceptron.py").write_text(f"# submission {i}\n{slow}")
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "grade", "a1", str(subs), "--out",
                              str(out)], cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
@@ -81,7 +81,7 @@ def test_ctrl_c_keeps_finished_results_and_the_gradebook(a1, tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out / "s0" / "results.json").exists():
         time.sleep(0.2)
-    time.sleep(1.0)
+    time.sleep(0.3)  # the next submission is seconds away: each call of threshold_unit sleeps 1 s
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

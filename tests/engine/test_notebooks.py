@@ -104,15 +104,15 @@ def test_syntax_error_in_a_cell_names_the_cell(tmp_path):
 
 @pytest.fixture(scope="module")
 def graded_notebooks(all_assignments, tmp_path_factory):
-    """For each assignment: the reference as a module, the same code as the generated notebook
-    (filled in), a notebook plus a broken module (module wins), a malformed notebook, a notebook
-    with a 20-minute training loop at top level, and the unfilled release notebook."""
+    """For each assignment: the reference as the generated notebook (filled in), a notebook plus
+    a broken module (module wins), a malformed notebook and the unfilled release notebook; for
+    the first assignment also a notebook with a 20-minute training loop at top level (the
+    converter's rule is the same for all). The reference as a module gets full marks on every
+    test (test_assignments), so the notebook is held to that."""
     out = {}
-    for a in all_assignments:
+    for i, a in enumerate(all_assignments):
         subs = tmp_path_factory.mktemp(f"{a.name}-nb")
         ref_source = (a.reference_dir / a.module_file).read_text()
-        (subs / "module").mkdir()
-        (subs / "module" / a.module_file).write_text(ref_source)
         filled = notebook.to_notebook(ref_source, a.module, a.title)
         (subs / "notebook").mkdir()
         (subs / "notebook" / f"{a.module}.ipynb").write_text(notebook.dumps(filled))
@@ -120,8 +120,9 @@ def graded_notebooks(all_assignments, tmp_path_factory):
         slow["cells"].insert(-2, {"cell_type": "code", "metadata": {}, "outputs": [
             {"output_type": "stream", "name": "stdout", "text": "x" * 2_000_000}],
             "execution_count": 3, "source": "import time\nfor epoch in range(1200):\n    time.sleep(1)\n"})
-        (subs / "slow_notebook").mkdir()
-        (subs / "slow_notebook" / "my_work.ipynb").write_text(json.dumps(slow))
+        if i == 0:
+            (subs / "slow_notebook").mkdir()
+            (subs / "slow_notebook" / "my_work.ipynb").write_text(json.dumps(slow))
         (subs / "both").mkdir()
         (subs / "both" / f"{a.module}.ipynb").write_text(notebook.dumps(filled))
         (subs / "both" / a.module_file).write_text((a.release_dir / a.module_file).read_text())
@@ -142,14 +143,14 @@ def _scores(res):
 
 def test_notebook_and_module_get_identical_scores(graded_notebooks):
     for name, out in graded_notebooks.items():
-        module, nb = read_results(out, "module"), read_results(out, "notebook")
-        assert module["score"] == 100, name
-        assert _scores(module) == _scores(nb), name
+        nb = read_results(out, "notebook")
+        assert all(t["score"] == t["max_score"] for t in nb["tests"]), (name, _scores(nb))
+        assert nb["score"] == 100, name
         assert nb["extra_data"]["graded_file"].endswith(".ipynb")
 
 
 def test_top_level_training_loop_is_not_run(graded_notebooks):
-    for name, out in graded_notebooks.items():
+    for name, out in list(graded_notebooks.items())[:1]:
         res = read_results(out, "slow_notebook")
         assert res["score"] == 100, name
         assert res["execution_time"] < 300

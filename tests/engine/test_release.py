@@ -91,8 +91,8 @@ def test_release_holds_nothing_hidden(all_assignments):
             if hidden.name == release.PUBLIC_TESTS:
                 continue
             for line in hidden.read_text().splitlines():
-                if line.startswith("def test_"):
-                    assert line.split("(")[0] not in text, f"{hidden.name}: {line}"
+                if line.startswith("def test_"):  # the whole name: a public test may extend it
+                    assert line.split("(")[0] + "(" not in text, f"{hidden.name}: {line}"
         ref = (a.reference_dir / a.module_file).read_text()
         inside, body, outside = False, [], []
         for line in ref.splitlines():
