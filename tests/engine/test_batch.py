@@ -77,7 +77,10 @@ def test_ctrl_c_keeps_finished_results_and_the_gradebook(a1, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "grade", "a1", str(subs), "--out",
                              str(out)], cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "GRADER_ROOT": str(ROOT)})
+                            env={**os.environ, "GRADER_ROOT": str(ROOT)},
+                            # as from a terminal: a background job of a script (CI) inherits
+                            # SIGINT ignored, and Python then never raises KeyboardInterrupt
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out / "s0" / "results.json").exists():
         time.sleep(0.2)

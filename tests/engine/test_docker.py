@@ -32,17 +32,20 @@ def engine():
 
 def test_docker_backend_gives_the_same_scores(engine, all_assignments, tmp_path):
     """Local grading gives the reference full marks on every test and the stub 0 on every test
-    (test_assignments proves it); the image must give exactly the same, test by test."""
-    for a in all_assignments:
+    (test_assignments proves it); the image must give exactly the same, test by test: every
+    reference, and the first assignment's stub (the engine's path for a stub is the same for
+    all)."""
+    for i, a in enumerate(all_assignments):
         subs = tmp_path / a.name / "subs"
-        for name, src in (("reference", a.reference_dir), ("stub", a.release_dir)):
+        graded = ("reference", "stub") if i == 0 else ("reference",)  # a container start is ~15 s
+        for name, src in (("reference", a.reference_dir), ("stub", a.release_dir))[:len(graded)]:
             (subs / name).mkdir(parents=True)
             shutil.copy(src / a.module_file, subs / name / a.module_file)
         docker = tmp_path / a.name / "docker"
         proc = run_cli("grade", a.name, str(subs), "--out", str(docker), "--backend", "docker",
                        "--image", IMAGE, "--jobs", "2")
         assert proc.returncode == 0, proc.stderr
-        for name in ("reference", "stub"):
+        for name in graded:
             got = read_results(docker, name)
             want = [t["max_score"] if name == "reference" else 0 for t in got["tests"]]
             assert len(got["tests"]) > 1, (a.name, name, got["output"][:2000])
