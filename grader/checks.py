@@ -81,6 +81,25 @@ def rel_error(x: Any, y: Any) -> float:
     return float(np.max(np.where(np.isnan(r), np.inf, r), initial=0.0))
 
 
+def mismatch(got: Any, want: Any, what: str, tol: float = 1e-9) -> str:
+    """Why ``got`` is not ``want``, in words, or "" when it is: missing, another shape, inf or
+    NaN where a number was expected, entries that differ (``tol`` 0: compared exactly), or a
+    relative error over ``tol`` (said to one digit, so no hidden value can be worked out). For
+    judges that gather every reason before they score partial credit."""
+    if got is None:
+        return f"{what} is missing"
+    g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if g.shape != w.shape:
+        return f"{what} has shape {g.shape}, expected {w.shape}"
+    if (~np.isfinite(g) & np.isfinite(w)).any():
+        return f"{what} holds inf or NaN where a number was expected"
+    if tol == 0 and not np.array_equal(g, w):
+        return f"{what} differs in {int((g != w).sum())} of {g.size} entries (compared exactly)"
+    if rel_error(g, w) > tol:
+        return f"{what} is off (relative error {rel_error(g, w):.0e}, tolerance {tol:.0e})"
+    return ""
+
+
 def assert_allclose(
     got: Any,
     want: Any,

@@ -593,26 +593,27 @@ class WorkerRunner:
             self.imported = False
         if why:
             return ProbeOutcome(False, kind="crash", message=why)
+        printed = ""  # what the module printed as it was imported
         if not self.imported:
-            outcome = self._exchange(worker.IMPORT, {})
-            if outcome.kind == "timeout":
-                self.import_timeout = (
-                    f"importing your module timed out after {self.spec.timeout:g} s (an infinite "
-                    "loop or a long computation at the top level?); the tests after the first "
-                    "are not run")
-                outcome.message = self.import_timeout.split(";")[0]
+            outcome = self._import()
+            if not outcome.ok:  # it hung, raised, exited or was killed: the test's verdict
                 outcome.seconds = time.monotonic() - start
                 return outcome
-            if not outcome.ok:  # it raised, exited or was killed: the same for the probe
-                outcome.seconds = time.monotonic() - start
-                return outcome
-            self.imported = True
-            printed = outcome.stdout  # what the module printed as it was imported
-        else:
-            printed = ""
+            printed = outcome.stdout
         outcome = self._exchange(probe, kwargs)
         outcome.stdout = printed + outcome.stdout
         outcome.seconds = time.monotonic() - start
+        return outcome
+
+    def _import(self) -> ProbeOutcome:
+        """Import the student's module in the new probe server, as a step timed on its own; an
+        import that hangs is remembered, so the later tests fail at once for the same reason."""
+        outcome = self._exchange(worker.IMPORT, {})
+        self.imported = outcome.ok
+        if outcome.kind == "timeout":
+            outcome.message = (f"importing your module timed out after {self.spec.timeout:g} s "
+                               "(an infinite loop or a long computation at the top level?)")
+            self.import_timeout = outcome.message + "; the tests after the first are not run"
         return outcome
 
     def _exchange(self, probe: str, kwargs: dict) -> ProbeOutcome:

@@ -416,7 +416,8 @@ def _student_warnings(harness: str, work: str) -> None:
     """Show warnings as a student reads them: the category and the message, and the line when
     it is in the student's own files; never a path of the grading machine (the venv, the
     harness, the sandbox) or a line of the graders' code."""
-    roots = sorted({(os.path.realpath(work) + os.sep, ""), (work.rstrip(os.sep) + os.sep, ""),
+    here = os.path.realpath(work) + os.sep
+    roots = sorted({(here, ""), (work.rstrip(os.sep) + os.sep, ""),
                     (harness, "<grader>"), (os.path.realpath(harness), "<grader>"),
                     (sys.prefix, "<python>"), (sys.base_prefix, "<python>")},
                    key=lambda r: -len(r[0]))
@@ -428,7 +429,6 @@ def _student_warnings(harness: str, work: str) -> None:
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
         path = os.path.realpath(filename)
-        here = os.path.realpath(work) + os.sep
         where = f" ({os.path.relpath(path, here)}, line {lineno})" if path.startswith(here) else ""
         try:
             sys.stderr.write(f"{category.__name__}: {scrub(str(message))}{where}\n")

@@ -5,25 +5,7 @@ import numpy as np
 import probes
 import pytest
 
-from grader.checks import check, rel_error
-
-TOL = 1e-9  # float64 throughout; any correct order of operations is far inside this
-
-
-def _differs(got, want, what, tol=TOL):
-    """Why got is not want (shape, NaN, relative error over tol), or ""."""
-    if got is None:
-        return f"{what} is missing"
-    g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    if g.shape != w.shape:
-        return f"{what} has shape {g.shape}, expected {w.shape}"
-    if (~np.isfinite(g) & np.isfinite(w)).any():
-        return f"{what} holds inf or NaN where a number was expected"
-    if tol == 0 and not np.array_equal(g, w):
-        return f"{what} differs in {int((g != w).sum())} of {g.size} entries (compared exactly)"
-    if rel_error(g, w) > tol:
-        return f"{what} is off (relative error {rel_error(g, w):.0e}, tolerance {tol:.0e})"
-    return ""
+from grader.checks import check, mismatch
 
 
 def _judge(wrong, total, score, intro):
@@ -37,11 +19,11 @@ def test_masked_softmax_and_attention(student, reference, score):
     scaled_dot_product_attention's outputs and weights"""
     got, want = student(probes.softmax_cases), reference(probes.softmax_cases)
     wrong = [why for name in probes.SOFTMAX_CASES
-             if (why := _differs(got[name], want[name], f"masked_softmax with {name}"))]
+             if (why := mismatch(got[name], want[name], f"masked_softmax with {name}"))]
     for case in range(probes.SDPA_CASES):
         g, w = student(probes.sdpa_case, case=case), reference(probes.sdpa_case, case=case)
         wrong += [f"case {case}: {why}" for key in ("out", "weights")
-                  if (why := _differs(g[key], w[key], f"attention {key}"))]
+                  if (why := mismatch(g[key], w[key], f"attention {key}"))]
     _judge(wrong, 8, score, "scaled_dot_product_attention cases: " + probes.describe_sdpa_cases())
 
 
@@ -53,7 +35,7 @@ def test_masks_and_causality(student, reference, score):
     wrong = [why for key, what in (("causal_5", "causal_mask(5)"),
                                    ("causal_3_7", "causal_mask(3, 7)"),
                                    ("padding", "padding_mask([3, 5, 1], 5)"))
-             if (why := _differs(got[key], want[key], what, 0))]
+             if (why := mismatch(got[key], want[key], what, 0))]
     if got["causal_dtype"] != "torch.bool":
         wrong.append(f"causal_mask returns {got['causal_dtype']}, expected torch.bool")
     c = student(probes.causality)
@@ -72,14 +54,14 @@ def test_gaussian_kernel_attention(student, reference, score):
     gradient"""
     got, want = student(probes.kernel_attention), reference(probes.kernel_attention)
     wrong = [why for key in ("out", "weights")
-             if (why := _differs(got[key], want[key], f"gaussian_kernel_attention's {key}"))]
+             if (why := mismatch(got[key], want[key], f"gaussian_kernel_attention's {key}"))]
     if got["parameters"] != ["theta"]:
         wrong.append(f"KernelAttention's parameters are {got['parameters']}, expected ['theta']")
     elif abs(got["theta_start"] - 1.3) > 1e-6:
         wrong.append("KernelAttention(1.3).theta does not start at 1.3 (tolerance 1e-6)")
     elif got["theta_grad"] is None:
         wrong.append("no gradient reached theta")
-    elif (why := _differs(got["theta_grad"], want["theta_grad"], "the gradient in theta")):
+    elif (why := mismatch(got["theta_grad"], want["theta_grad"], "the gradient in theta")):
         wrong.append(why)
     _judge(wrong, 3, score, "x_q (2, 4, 3), x_k (2, 6, 3), theta 0.7, a boolean mask; then "
            "KernelAttention(1.3), theta then set to 1.3 in float64, without a mask:")
@@ -106,7 +88,7 @@ def test_multi_head_attention(student, reference, score):
     wrong = []
     for key in want:
         for part in ("out", "weights"):
-            if why := _differs(got[key][part], want[key][part], f"{key}: {part}"):
+            if why := mismatch(got[key][part], want[key][part], f"{key}: {part}"):
                 wrong.append(why)
                 break
     for case in range(probes.SDPA_CASES):
@@ -137,7 +119,7 @@ def test_positional_encodings(student, reference, score):
                                    ("sin_float64", "sinusoidal_encoding(12, 8, 20, torch.float64)"),
                                    ("learned", "LearnedPositionalEncoding(10, 4)(x)"),
                                    ("learned_from_5", "LearnedPositionalEncoding(10, 4)(x, start=5)"))
-             if (why := _differs(got[key], want[key], what, 1e-9 if key == "sin_float64"
+             if (why := mismatch(got[key], want[key], what, 1e-9 if key == "sin_float64"
                                  else 1e-6))]
     if got["learned_shape"] != want["learned_shape"]:
         wrong.append(f"LearnedPositionalEncoding(10, 4).weight has shape {got['learned_shape']}, "
@@ -153,7 +135,7 @@ def test_transformer_block(student, reference, score):
     weights, with and without a causal mask"""
     got, want = student(probes.block_cases), reference(probes.block_cases)
     wrong = [why for key in want for part in ("out", "weights")
-             if (why := _differs(got[key][part], want[key][part], f"{key}: {part}"))]
+             if (why := mismatch(got[key][part], want[key][part], f"{key}: {part}"))]
     _judge(wrong, 2, score, "TransformerBlock(8, 2, 16) on x (2, 6, 8), weights set by name:")
 
 
@@ -163,7 +145,7 @@ def test_tiny_gpt_logits(student, reference, score):
     positions)"""
     got, want = student(probes.gpt_logits), reference(probes.gpt_logits)
     wrong = [why for key in want
-             if (why := _differs(got[key], want[key], f"logits with {key} positions"))]
+             if (why := mismatch(got[key], want[key], f"logits with {key} positions"))]
     _judge(wrong, 2, score, f"TinyGPT({probes.GPT}) on tokens (2, 9), weights set by name:")
 
 
@@ -199,7 +181,7 @@ def test_graph_attention(student, reference, score):
     """graph_attention on the complete graph (equal to scaled_dot_product_attention) and on a
     sparse graph with a duplicate edge and a node without incoming edges"""
     got, want = student(probes.graph_cases), reference(probes.graph_cases)
-    wrong = [why for key in want if (why := _differs(got[key], want[key], f"the {key} graph"))]
+    wrong = [why for key in want if (why := mismatch(got[key], want[key], f"the {key} graph"))]
     _judge(wrong, 2, score, "6 nodes, q and k (6, 4), v (6, 3):")
 
 

@@ -6,26 +6,10 @@ import numpy as np
 import probes
 import pytest
 
-from grader.checks import check, rel_error
+from grader.checks import check, mismatch
 
-TOL = 1e-9
 GRAPH = ("the graph: 7 nodes, edges 0->1 (twice), 1->0, 1->2, 2->1, 2->3, 3->2, 3->4, 4->3, "
          "0->2, 4->5 (no 5->4); node 6 has no edges")
-
-
-def _differs(got, want, what, tol=TOL):
-    if got is None:
-        return f"{what} is missing"
-    g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    if g.shape != w.shape:
-        return f"{what} has shape {g.shape}, expected {w.shape}"
-    if (~np.isfinite(g) & np.isfinite(w)).any():
-        return f"{what} holds inf or NaN where a number was expected"
-    if tol == 0:
-        return "" if np.array_equal(g, w) else f"{what} differs (compared exactly)"
-    if rel_error(g, w) > tol:
-        return f"{what} is off (relative error {rel_error(g, w):.0e}, tolerance {tol:.0e})"
-    return ""
 
 
 def _verdict(wrong, total, score, intro=GRAPH):
@@ -42,7 +26,7 @@ def test_edge_index_tools(student, reference, score):
              "out_degree": "degree(edge_index[0])", "norm_edges": "gcn_norm's edge_index",
              "norm_weights": "gcn_norm's weights"}
     wrong = [why for key, what in names.items()
-             if (why := _differs(got[key], want[key], what, 0 if key != "norm_weights" else TOL))]
+             if (why := mismatch(got[key], want[key], what, 0 if key != "norm_weights" else 1e-9))]
     _verdict(wrong, 4, score)
 
 
@@ -52,7 +36,7 @@ def test_scatter(student, reference, score):
     reaches only each group's largest entry"""
     got, want = student(probes.scatter_cases), reference(probes.scatter_cases)
     wrong = [why for key in ("sum", "mean", "max", "max_grad")
-             if (why := _differs(got[key], want[key],
+             if (why := mismatch(got[key], want[key],
                                  "max's gradient" if key == "max_grad" else f"scatter {key}"))]
     _verdict(wrong, 4, score, "src (8, 3), index [0, 1, 0, 2, 4, 4, 1, 0], 5 groups (group 3 "
              "empty: 0):")
@@ -65,10 +49,10 @@ def test_gcn_conv(student, reference, score):
     got, want = student(probes.gcn_cases), reference(probes.gcn_cases)
     wrong = []
     for key in ("bias", "no_bias"):
-        if why := _differs(got[key]["out"], got[key]["dense"],
+        if why := mismatch(got[key]["out"], got[key]["dense"],
                            f"{key.replace('_', ' ')}: against the dense formula"):
             wrong.append(why)
-        elif why := _differs(got[key]["out"], want[key]["out"],
+        elif why := mismatch(got[key]["out"], want[key]["out"],
                              f"{key.replace('_', ' ')}: against the reference"):
             wrong.append(why + " (are the weights in `lin` and `bias`?)")
     _verdict(wrong, 2, score)
@@ -88,7 +72,7 @@ def test_message_passing(student, reference, score):
     whose message uses both ends of the edge (x_j - x_i) and whose update adds x"""
     got, want = student(probes.message_passing), reference(probes.message_passing)
     wrong = [why for key in ("sum", "mean", "max", "difference")
-             if (why := _differs(got[key], want[key], f"aggregation {key}" if key != "difference"
+             if (why := mismatch(got[key], want[key], f"aggregation {key}" if key != "difference"
                                  else "message x_j - x_i with update x + aggregate"))]
     _verdict(wrong, 4, score)
 
@@ -98,7 +82,7 @@ def test_edge_conv(student, reference, score):
     """EdgeConv with max and mean aggregation against the reference with the same MLP"""
     got, want = student(probes.layers), reference(probes.layers)
     wrong = [why for key in ("edgeconv_max", "edgeconv_mean")
-             if (why := _differs(got[key], want[key], key.replace("_", " with ")))]
+             if (why := mismatch(got[key], want[key], key.replace("_", " with ")))]
     _verdict(wrong, 2, score)
 
 
@@ -107,7 +91,7 @@ def test_gat_conv(student, reference, score):
     """GATConv with 1 and 2 heads against the reference with the same weights"""
     got, want = student(probes.layers), reference(probes.layers)
     wrong = [why for key in ("gat_1", "gat_2")
-             if (why := _differs(got[key], want[key], f"GATConv with {key[-1]} head(s)"))]
+             if (why := mismatch(got[key], want[key], f"GATConv with {key[-1]} head(s)"))]
     _verdict(wrong, 2, score)
 
 
@@ -126,7 +110,7 @@ def test_batching_and_pooling(student, reference, score):
     if got["conv"] is None or not got["conv"] < 1e-9:
         wrong.append("GCNConv on the batch differs from GCNConv on each graph alone")
     wrong += [why for r in ("sum", "mean", "max")
-              if (why := _differs(got[f"pool_{r}"], want[f"pool_{r}"], f"global_pool {r}"))]
+              if (why := mismatch(got[f"pool_{r}"], want[f"pool_{r}"], f"global_pool {r}"))]
     _verdict(wrong, 4, score, GRAPH + "; a second graph of 3 nodes (edges 0->1, 1->2, 2->0, "
              "1->0)")
 

@@ -11,6 +11,7 @@ from grader.checks import (
     assert_equal,
     check_dtype_kind,
     check_shape,
+    mismatch,
     numeric_gradient,
     rel_error,
 )
@@ -131,3 +132,13 @@ def test_numeric_gradient_catches_a_wrong_gradient():
     num, v = numeric_gradient(lambda z: z**3, x.copy())
     wrong = v * 2 * x  # d/dx x^3 is 3x^2, not 2x
     assert rel_error(num, wrong) > 1e-2
+
+
+def test_mismatch_says_why_in_words():
+    assert mismatch([1.0, 2.0], [1.0, 2.0], "x") == ""
+    assert mismatch(None, [1.0], "x") == "x is missing"
+    assert mismatch([1.0], [[1.0]], "x") == "x has shape (1,), expected (1, 1)"
+    assert "inf or NaN" in mismatch([-np.inf], [0.0], "x")
+    assert mismatch([1, 2, 3], [1, 0, 3], "mask", 0) == ("mask differs in 1 of 3 entries "
+                                                          "(compared exactly)")
+    assert mismatch([1.0], [1.1], "x") == "x is off (relative error 5e-02, tolerance 1e-09)"
