@@ -57,7 +57,11 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
     runner = WorkerRunner(spec, "isolated" if use_isolated else "subprocess",
                           use_bwrap=facts["bwrap"])
     runner.lease = lease  # closed with the runner: the uid is free again
-    held = runner.measure()  # measured as the worker runs, never assumed
+    try:
+        held = runner.measure()  # measured as the worker runs, never assumed
+    except BaseException:
+        runner.close()  # its cgroup, folders and uid lease go with it
+        raise
     limits = runner.spec.limits
     if facts["bwrap"]:
         sandbox = "bubblewrap (allowlist view)"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
+REMOVE_WAIT_S = 30.0  # how long a worker's last processes may take to exit
 
 
 def _own_paths() -> dict[str, str]:
@@ -126,16 +127,18 @@ class Cgroup:
         counts = dict(line.split() for line in lines if len(line.split()) == 2)
         return int(counts.get("oom_kill", "0"))
 
-    def kill(self) -> None:
-        """Kill every process in the cgroup (cgroup.kill on v2; a sweep until empty on v1)."""
+    def kill(self, wait: float = 1.0) -> None:
+        """Kill every process in the cgroup (cgroup.kill on v2; a sweep until empty on v1),
+        waiting up to ``wait`` seconds for the last to go."""
         if self.version == "v2" and (self.folders[0] / "cgroup.kill").exists():
             try:
                 _write(self.folders[0] / "cgroup.kill", "1")
             except OSError:
                 pass
-        for _ in range(100):
+        deadline = time.monotonic() + wait
+        while True:
             pids = self._pids()
-            if not pids:
+            if not pids or time.monotonic() > deadline:
                 return
             for pid in pids:
                 try:
@@ -144,15 +147,26 @@ class Cgroup:
                     pass
             time.sleep(0.01)
 
-    def remove(self) -> None:
-        """Kill what is left and remove the folders (a cgroup with processes cannot be removed)."""
-        self.kill()
-        for folder in reversed(self.folders):
-            for _ in range(50):
+    def remove(self, wait: float = REMOVE_WAIT_S) -> bool:
+        """Kill what is left and remove the folders; False when one is still there after
+        ``wait`` seconds. A cgroup holding processes cannot be removed, and a killed process
+        leaves it only once it has exited: one freeing gigabytes on a loaded machine can take
+        seconds, so the sweep and the removal are repeated until the deadline."""
+        deadline = time.monotonic() + wait
+        delay = 0.01
+        while True:
+            self.kill(wait=min(1.0, max(0.0, deadline - time.monotonic())))
+            left = []
+            for folder in reversed(self.folders):
                 try:
                     folder.rmdir()
-                    break
                 except FileNotFoundError:
-                    break
+                    pass
                 except OSError:
-                    time.sleep(0.02)
+                    left.append(folder)
+            if not left:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(0.2, delay * 2)

@@ -320,7 +320,11 @@ class WorkerRunner:
         self.imported = False  # the current probe server has imported the module
         self.import_timeout: str | None = None  # set once an import has hung: not tried again
         self.watchdog: Watchdog | None = None
-        self._prepare()
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def cgroup(self) -> Cgroup | None:
@@ -650,8 +654,9 @@ class WorkerRunner:
         self._kill()
         if self.use_bwrap:  # stragglers of the measure run and of earlier sandboxes
             isolation.reap_orphans(wait=2)
-        if self.cgroup is not None:
-            self.cgroup.remove()
+        if self.cgroup is not None and not self.cgroup.remove():
+            print(f"grader: the worker's cgroup {self.cgroup.folders[0]} still holds processes "
+                  "after they were killed; it is left for the kernel", file=sys.stderr)
         shutil.rmtree(self.root, ignore_errors=True)
         if self.lease is not None:
             os.close(self.lease)
