@@ -223,13 +223,24 @@ def test_reverse_samplers(student, reference, score):
     _verdict(wrong, 4, score, "linear betas from 1e-3 to 0.2 over T = 10, x of (5, 2):")
 
 
+def _near(got, want, what, atol):
+    """mismatch's shape and finiteness checks, then an absolute tolerance: a float32 embedding
+    (the README allows it) is off by ~1e-5 at t = 1000, relatively far more where a sine is
+    near 0."""
+    if why := mismatch(got, want, what, tol=float("inf")):
+        return why
+    off = float(np.max(np.abs(np.asarray(got, dtype=np.float64) - want)))
+    return f"{what} is off by up to {off:.0e} (absolute tolerance {atol:.0e})" if off > atol else ""
+
+
 @pytest.mark.points(4)
 def test_denoiser(student, reference, score):
-    """timestep_embedding (t up to 1000) and Denoiser(2, 16, 8) with the grader's weights"""
+    """timestep_embedding (t up to 1000) and Denoiser(2, 16, 8) with the grader's weights, to an
+    absolute 1e-4 (float32 arithmetic is enough)"""
     got, want = student(probes.denoiser), reference(probes.denoiser)
     wrong = [why for key, what in (("embedding", "timestep_embedding(t, 16) for t = 1, 5, 50, "
                                     "1000"), ("denoiser", "Denoiser(2, 16, 8)'s output"))
-             if (why := mismatch(got[key], want[key], what, 1e-6))]
+             if (why := _near(got[key], want[key], what, 1e-4))]
     _verdict(wrong, 2, score)
 
 
