@@ -163,15 +163,20 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 def cmd_gradescope(args: argparse.Namespace) -> int:
     from grader import gradescope
 
-    if args.layout:
-        chosen = gradescope.all_or(args.assignments)
-        print(gradescope.layout(chosen, Path(args.layout)))
-        return 0
-    if len(args.assignments) != 1:
+    if not args.layout and len(args.assignments) != 1:
         print("grader gradescope: name one assignment (or use --layout DIR)", file=sys.stderr)
         return 2
-    a = assignments.find(args.assignments[0])
-    print(gradescope.write_zip(a, Path(args.out or f"dist/{a.name}-autograder.zip")))
+    try:
+        if args.layout:
+            chosen = gradescope.all_or(args.assignments)
+            print(gradescope.layout(chosen, Path(args.layout), box_mb=args.box_memory))
+        else:
+            a = assignments.find(args.assignments[0])
+            print(gradescope.write_zip(a, Path(args.out or f"dist/{a.name}-autograder.zip"),
+                                       box_mb=args.box_memory))
+    except (ValueError, LookupError) as exc:
+        print(f"grader gradescope: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -220,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     gs.add_argument("--out", help="zip path (default dist/<a>-autograder.zip)")
     gs.add_argument("--layout", help="write the unzipped source folder here instead "
                     "(all assignments when none is named; used by `make docker`)")
+    gs.add_argument("--box-memory", type=int, default=768, metavar="MB",
+                    help="the memory of the Gradescope machine the autograder will run on "
+                    "(default 768, Gradescope's default); an assignment whose budget does not "
+                    "fit is refused")
     gs.set_defaults(func=cmd_gradescope)
 
     r = sub.add_parser("release", help="regenerate assignments/<a>/ from reference/ and tests/")

@@ -34,13 +34,40 @@ DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
 BASE_REQUIREMENTS = ["numpy>=1.24", "pytest>=7.4", "nbformat>=5.9", "tomli>=2.0; python_version < '3.11'"]
 CACHE = ".reference-cache"
 
+# What the box holds besides the student's budget (measured in the CPU image, `docker run ...
+# python -c "import torch"` and the judge's imports): a worker's resident memory once its
+# preloads are imported, and the judge process (pytest, numpy, scipy.stats, sklearn.datasets).
+BOX_MB = 768  # Gradescope's default container
+IMPORTS_MB = {"torch": 217}  # a worker that preloads nothing else: numpy's 25 MB
+PLAIN_WORKER_MB = 25
+JUDGE_MB = 128
+
+
+def misfit(a: Assignment, box_mb: int = BOX_MB) -> str | None:
+    """Why a's memory budget does not fit a box of box_mb, or None. A budget the box cannot
+    hold would give a verdict there that local grading does not (a submission within its
+    budget killed by the container), so such an assignment is not packaged."""
+    imports = max([IMPORTS_MB.get(m, PLAIN_WORKER_MB) for m in a.preload] or [PLAIN_WORKER_MB])
+    need = a.memory_mb + imports + JUDGE_MB
+    if need <= box_mb:
+        return None
+    return (f"{a.name}: its budget of {a.memory_mb} MB, the worker's imports ({imports} MB) and "
+            f"the judge ({JUDGE_MB} MB) need {need} MB, more than the {box_mb} MB box; lower "
+            "memory_mb in its assignment.toml, or choose a larger machine in Gradescope and "
+            f"pass --box-memory")
+
 
 def _copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", CACHE))
 
 
-def layout(chosen: list[Assignment], dest: Path, warm_cache: bool = True) -> Path:
-    """Write the autograder source folder for these assignments."""
+def layout(chosen: list[Assignment], dest: Path, warm_cache: bool = True,
+           box_mb: int = BOX_MB) -> Path:
+    """Write the autograder source folder for these assignments (refused when one's memory
+    budget does not fit the box: ``misfit``)."""
+    problems = [why for a in chosen if (why := misfit(a, box_mb))]
+    if problems:
+        raise ValueError("; ".join(problems))
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -75,10 +102,10 @@ def _warm_reference_cache(a: Assignment, cache: Path) -> None:
         raise RuntimeError(f"{a.name}: the reference does not get full marks; not packaging it")
 
 
-def write_zip(a: Assignment, out: Path) -> Path:
+def write_zip(a: Assignment, out: Path, box_mb: int = BOX_MB) -> Path:
     """The autograder zip Gradescope accepts: setup.sh and run_autograder at its root."""
     with tempfile.TemporaryDirectory(prefix="grader-zip-") as tmp:
-        src = layout([a], Path(tmp) / "source")
+        src = layout([a], Path(tmp) / "source", box_mb=box_mb)
         out.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
             for path in sorted(src.rglob("*")):

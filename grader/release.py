@@ -161,8 +161,9 @@ def _readme(a: Assignment, module_doc: str, tasks: list[str], stub_source: str,
         "## Limits", "",
         f"Your code is graded under these limits: {a.timeout:g} s for each check, "
         f"{a.total_timeout:g} s for the whole grading, {a.memory_mb} MB of memory for your code "
-        "and the checks that run it (the libraries they import included), and no network. A "
-        "check that runs past its time or memory fails and says which limit it reached.", "",
+        "and the checks that run it, beyond what Python and the preloaded libraries take (the "
+        "same on every machine: locally, in Docker and on Gradescope), and no network. A check "
+        "that runs past its time or memory fails and says which limit it reached.", "",
         "## Submit", "",
         f"Upload `{a.module_file}` (or your notebook). "
         + ("Use numpy only" if "torch" in a.forbidden_imports else "Use numpy and torch")

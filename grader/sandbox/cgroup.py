@@ -97,6 +97,28 @@ class Cgroup:
             raise
         return group
 
+    def usage_mb(self) -> int:
+        """What the cgroup's processes hold now (resident memory and the page cache they
+        brought in), in MB."""
+        name = "memory.current" if self.version == "v2" else "memory.usage_in_bytes"
+        return int((self.folders[0] / name).read_text()) >> 20
+
+    def set_limit(self, memory_mb: int) -> None:
+        """Move the memory limit (v1 keeps memory+swap equal to it: raised first when the limit
+        goes up, lowered last when it goes down, as the kernel requires)."""
+        folder, value = self.folders[0], str(memory_mb << 20)
+        if self.version == "v2":
+            _write(folder / "memory.max", value)
+        else:
+            memsw = folder / "memory.memsw.limit_in_bytes"
+            order = ["memory.limit_in_bytes", memsw.name]
+            if memsw.exists() and memory_mb > self.memory_mb:
+                order.reverse()
+            for name in order:
+                if (folder / name).exists():
+                    _write(folder / name, value)
+        self.memory_mb = memory_mb
+
     @property
     def mechanism(self) -> str:
         return f"cgroup {self.version}"

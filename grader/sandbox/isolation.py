@@ -115,6 +115,9 @@ def reach_for(paths: list[str], folder: str) -> dict[str, str]:
     return aliases
 
 
+STARTUP_MB = 2048  # what a worker may take while it imports its libraries, before the budget
+
+
 @dataclass
 class Limits:
     """Resource limits and the identity of one worker."""
@@ -142,7 +145,7 @@ class Limits:
         if self.cgroup is not None:
             self.cgroup.join()
         elif self.address_space:  # the fallback; it breaks CUDA (then the runner's watchdog)
-            mb = self.memory_mb << 20
+            mb = (self.memory_mb + STARTUP_MB) << 20  # the worker settles it after its imports
             resource.setrlimit(resource.RLIMIT_AS, (mb, mb))
         resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))
         fsize = self.file_size_mb << 20

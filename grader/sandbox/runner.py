@@ -308,7 +308,7 @@ class WorkerRunner:
         self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
         name = f"dlgrader-{spec.limits.uid}" if spec.limits.uid is not None else (
             f"dlgrader-{os.getuid()}-{os.getpid()}-{self.root.name[-8:]}")
-        group = Cgroup.create(name, spec.limits.memory_mb, spec.limits.processes)
+        group = Cgroup.create(name, spec.limits.memory_mb + isolation.STARTUP_MB, spec.limits.processes)
         limits = replace(spec.limits, cgroup=group,
                          address_space=spec.limits.address_space and "torch" not in spec.preload)
         self.spec = spec = replace(spec, limits=limits)
@@ -384,6 +384,11 @@ class WorkerRunner:
         """Start the sandbox and its zygote cold, then fork the first probe server; return None
         when it is ready, else why it could not start."""
         self._kill()
+        if self.cgroup is not None:  # a new zygote imports its libraries again
+            try:
+                self.cgroup.set_limit(self.spec.limits.memory_mb + isolation.STARTUP_MB)
+            except OSError:
+                pass
         inside = bwrap.INSIDE if self.use_bwrap else None
         harness = f"{inside}/harness" if inside else str(self.harness)
         work = f"{inside}/work" if inside else str(self.work)
@@ -413,7 +418,7 @@ class WorkerRunner:
             os.close(f)
         self.wfd, self.rfd, self.cfd_w, self.cfd_r = req_w, rep_r, cin_w, cout_r
         if self.cgroup is None and not self.spec.limits.address_space:
-            self.watchdog = Watchdog(self.proc.pid, self.spec.limits.memory_mb)
+            self.watchdog = Watchdog(self.proc.pid, self.spec.limits.memory_mb + isolation.STARTUP_MB)
         own_pids = self.use_bwrap or self.spec.limits.uid is not None
         config = {"harness": harness, "work": work, "module": self.spec.module,
                   "copy_from": f"{inside}/submission" if inside else None,
@@ -429,7 +434,22 @@ class WorkerRunner:
             detail = self._read_capture()
             self._kill()
             return "the grading worker failed to start" + (f":\n{detail}" if detail else "")
+        self._settle_memory()
         return self._fork()
+
+    def _settle_memory(self) -> None:
+        """Start the student's budget where the zygote's own memory ends (the interpreter and
+        the preloaded libraries: ~630 MB for torch's CUDA build, ~225 MB for its CPU build), so
+        a submission gets the same memory_mb on every machine and in every image. The address
+        space limit of the fallback is settled by the worker itself (worker._settle_rlimit)."""
+        budget = self.spec.limits.memory_mb
+        try:
+            if self.cgroup is not None:
+                self.cgroup.set_limit(self.cgroup.usage_mb() + budget)
+            elif self.watchdog is not None:
+                self.watchdog.limit = tree_memory(_tree(self.proc.pid)) + (budget << 20)
+        except OSError:
+            pass  # the allowance stays: generous, never tighter than the budget
 
     def _gpu(self) -> str | None:
         """The host's name for this worker's GPU, or None on the CPU."""
@@ -557,8 +577,9 @@ class WorkerRunner:
         (negative: killed by that signal; None: still running but not answering)."""
         if (self.cgroup is not None and self.cgroup.oom_kills() > self.oom_base) or (
                 self.watchdog is not None and self.watchdog.fired):
-            return "memory", (f"ran out of memory (the limit is {self.spec.limits.memory_mb} MB;"
-                              " the process running your code was killed)")
+            return "memory", (f"ran out of memory: your code may use "
+                              f"{self.spec.limits.memory_mb} MB beyond what Python and the "
+                              "preloaded libraries take, and the process running it was killed")
         if code is None:
             return "crash", "the process running your code stopped answering"
         if code < 0:

@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import os
 import random
+import resource
 import select
 import signal
 import sys
@@ -305,6 +306,20 @@ def _preload(config: dict) -> None:
             torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def _settle_rlimit(config: dict) -> None:
+    """Where memory is bounded by an address-space limit (no cgroup, no torch), start the
+    student's budget where the zygote's own address space ends, as the runner does for a
+    cgroup: lowering a limit needs no privilege, and no student code has run yet."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return
+    with open("/proc/self/status") as f:
+        vm = next((int(line.split()[1]) << 10 for line in f if line.startswith("VmSize:")), None)
+    if vm is not None:
+        limit = min(soft, vm + (int(config.get("memory_mb", 0)) << 20))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def _sweep(config: dict, child: int | None) -> None:
     """Kill the current child and everything it started. Inside its own PID namespace or as a
     uid of its own the zygote may kill every process it can signal (kill(-1) spares the
@@ -361,6 +376,7 @@ def main() -> None:
     probes_module = probes
     _student_warnings(harness, work)
     _preload(config)
+    _settle_rlimit(config)
     _set_dumpable(False)
     sys.path.append(work)  # last: a submission's numpy.py or json.py shadows nothing
     forbid_imports(config["forbidden"])

@@ -162,3 +162,23 @@ def test_the_all_assignments_image_picks_the_assignment_from_the_file_names(layo
     monkeypatch.setenv("GRADER_ASSIGNMENT", "a2_backprop")
     a, _ = gradescope.choose_assignment(names, source, sub)
     assert a.name == "a2_backprop"
+
+
+def test_a_budget_the_box_cannot_hold_is_refused(tmp_path):
+    """A memory budget that Gradescope's box cannot hold (beside the worker's imports and the
+    judge) would give a verdict there that local grading does not: the zip is refused, and says
+    what to change. Every assignment of the course fits the default 768 MB box."""
+    import dataclasses
+
+    from grader import assignments, gradescope
+
+    assert [a.name for a in assignments.all_assignments() if gradescope.misfit(a)] == []
+    big = dataclasses.replace(assignments.find("a6"), memory_mb=1536)
+    why = gradescope.misfit(big)
+    assert why and "1536 MB" in why and "768 MB box" in why and "--box-memory" in why
+    assert gradescope.misfit(big, box_mb=2048) is None
+    with pytest.raises(ValueError, match="768 MB box"):
+        gradescope.layout([big], tmp_path / "source", warm_cache=False)
+    proc = run_cli("gradescope", "a1", "--box-memory", "256", "--out", str(tmp_path / "a1.zip"))
+    assert proc.returncode == 2 and "256 MB box" in proc.stderr
+    assert not (tmp_path / "a1.zip").exists()
