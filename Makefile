@@ -70,7 +70,9 @@ docker: $(STAMP)
 	cp $(TORCH_WHEELS)/torch-*+cpu-cp311-*.whl build/docker/wheels/ 2>/dev/null || \
 	  echo "make: no CPU torch wheel in $(TORCH_WHEELS): the image has no torch (GRADER_TORCH=cpu)"
 	$(PY) -m grader.cli gradescope --layout build/docker/source
-	eval "$$(BASE_IMAGE=$(BASE_IMAGE) bash docker/start-engine.sh)" && \
+	engine="$$(BASE_IMAGE=$(BASE_IMAGE) bash docker/start-engine.sh)" || \
+	  { echo "make: no Docker engine: start-engine.sh said why above" >&2; exit 1; }; \
+	eval "$$engine" && \
 	  docker build --network host -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) \
 	    -t $(IMAGE) build/docker && \
 	  docker image prune -f >/dev/null

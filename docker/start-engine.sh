@@ -11,6 +11,10 @@ SOCK="$ENGINE_DIR/docker.sock"
 say() { echo "start-engine: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || { say "needs root to start an engine"; exit 1; }
+# One at a time: two runs at once would start two engines or debootstrap into one rootfs.
+mkdir -p "$(dirname "$ENGINE_DIR")"
+exec 9>"$ENGINE_DIR.lock"
+flock 9 || { say "could not lock $ENGINE_DIR.lock"; exit 1; }
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
@@ -37,6 +41,10 @@ fi
 export DOCKER_HOST="$SOCK_URL"
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   ROOTFS="$ENGINE_DIR/rootfs"
+  # whatever a failed debootstrap left mounted inside the rootfs goes before the folder does
+  unmount_rootfs() { for m in proc sys dev/pts dev; do umount -l "$ROOTFS/$m" 2>/dev/null; done; }
+  trap 'unmount_rootfs; rm -rf "$ROOTFS"' EXIT
+  unmount_rootfs
   rm -rf "$ROOTFS"
   say "building $BASE_IMAGE with debootstrap"
   debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
@@ -44,7 +52,7 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
       say "debootstrap failed: $(tail -3 "$ENGINE_DIR/debootstrap.log")"; exit 1; }
   CA="$(python3 -c 'import ssl; print(ssl.get_default_verify_paths().cafile or "")' 2>/dev/null)"
   [ -n "$CA" ] && [ -f "$CA" ] && cp "$CA" "$ROOTFS/etc/ssl/certs/ca-certificates.crt"
+  unmount_rootfs
   tar -C "$ROOTFS" -c . | docker import - "$BASE_IMAGE" >/dev/null || { say "docker import failed"; exit 1; }
-  rm -rf "$ROOTFS"
 fi
 echo "export DOCKER_HOST=$SOCK_URL"

@@ -178,6 +178,11 @@ def physical_gpu(device: str) -> str:
     return visible[int(index)] if visible and int(index) < len(visible) else index
 
 
+# A worker's share of its GPU: device memory is no part of a container's memory, so it does not
+# follow the host budget; every torch assignment was graded under 1536 MB on an H100.
+GPU_MEMORY_MB = 1536
+
+
 class Watchdog:
     """Resident memory of a process tree, sampled ten times a second; above the limit the
     whole tree is killed. The fallback for torch workers where no cgroup can be had: an
@@ -425,7 +430,7 @@ class WorkerRunner:
                   "forbidden": list(self.spec.forbidden), "memory_mb": self.spec.limits.memory_mb,
                   "preload": [m for m in self.spec.preload if m not in self.spec.forbidden],
                   "threads": 1, "device": self.spec.device,
-                  "gpu_memory_mb": self.spec.limits.memory_mb, "sweep":
+                  "gpu_memory_mb": max(GPU_MEMORY_MB, self.spec.limits.memory_mb), "sweep":
                   "all" if own_pids else "group"}
         try:
             codec.write_frame(self.cfd_w, codec.encode(config))

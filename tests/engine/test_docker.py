@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, read_results, run_cli
@@ -104,3 +105,67 @@ def test_a_torch_assignment_grades_in_the_box(engine, tmp_path):
     assert hog["score"] == 0
     assert all("ran out of memory: your code may use 512 MB beyond" in t["output"]
                for t in hog["tests"])
+
+
+class _NotFound(Exception):
+    """Named as the SDK's docker.errors.NotFound is."""
+
+
+_NotFound.__name__ = "NotFound"
+
+
+class _FakeEngine:
+    """A Docker client whose first ``fail`` container starts time out after creating the
+    container (as a slow engine's do); later ones write a results.json and exit 0."""
+
+    def __init__(self, fail: int):
+        self.fail, self.alive = fail, set()
+        self.containers = self
+
+    def run(self, image, command, *, name, volumes, **kwargs):
+        self.alive.add(name)
+        if self.fail > 0:
+            self.fail -= 1
+            raise TimeoutError("UnixHTTPConnectionPool: Read timed out. (read timeout=60)")
+        out = next(Path(host) for host, v in volumes.items() if v["bind"] == "/autograder/results")
+        (out / "results.json").write_text('{"score": 7.0, "tests": [], "extra_data": {}}')
+        return self
+
+    def wait(self, timeout):
+        return {"StatusCode": 0}
+
+    def get(self, name):
+        if name not in self.alive:
+            raise _NotFound(name)
+        engine = self
+
+        class Handle:
+            def remove(self, force):
+                engine.alive.discard(name)
+
+        return Handle()
+
+
+@pytest.mark.parametrize("fail", [1, 5])
+def test_a_failing_engine_costs_one_submission_and_leaves_no_container(fail, tmp_path,
+                                                                      monkeypatch):
+    """A container start that times out is tried again (its leftover removed first); an engine
+    that keeps failing gives this submission an error result, not an exception that would stop
+    the batch; no container is left behind either way."""
+    from grader import assignments, docker_backend
+    from grader.grading import Submission
+
+    sub = tmp_path / "alice"
+    sub.mkdir()
+    shutil.copy(ROOT / "reference" / "a1_perceptron" / "perceptron.py", sub)
+    engine = _FakeEngine(fail)
+    monkeypatch.setattr(docker_backend, "API_PAUSE_S", 0.0)
+    res = docker_backend.grade_one(assignments.find("a1"), Submission("alice", sub),
+                                   tmp_path / "out", client=engine)
+    assert engine.alive == set()
+    assert read_results(tmp_path / "out", "alice") == res
+    if fail < docker_backend.API_TRIES:
+        assert res["score"] == 7.0
+    else:
+        assert res["extra_data"]["status"] == "error"
+        assert "the Docker engine did not start it" in res["output"]
