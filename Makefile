@@ -65,13 +65,20 @@ BASE_IMAGE ?= dlgrader-base:bookworm
 # The CPU build of torch goes into the image when a wheel of it is on this machine's disk
 # (TORCH_WHEELS; here /opt/wheels holds torch-*+cpu); otherwise GRADER_TORCH=cpu fetches it.
 TORCH_WHEELS ?= /opt/wheels
+ENGINE ?= docker/start-engine.sh
 docker: $(STAMP)
+	@BASE_IMAGE=$(BASE_IMAGE) bash $(ENGINE) >/dev/null || \
+	  { echo "make: no Docker engine: $(ENGINE) said why above" >&2; exit 1; }
 	rm -rf build/docker && mkdir -p build/docker/wheels
 	cp $(TORCH_WHEELS)/torch-*+cpu-cp311-*.whl build/docker/wheels/ 2>/dev/null || \
 	  echo "make: no CPU torch wheel in $(TORCH_WHEELS): the image has no torch (GRADER_TORCH=cpu)"
 	$(PY) -m grader.cli gradescope --layout build/docker/source
-	engine="$$(BASE_IMAGE=$(BASE_IMAGE) bash docker/start-engine.sh)" || \
-	  { echo "make: no Docker engine: start-engine.sh said why above" >&2; exit 1; }; \
+	# every wheel the image needs, fetched here, so that the build itself reaches no network
+	torch="$$(ls build/docker/wheels/torch-*.whl 2>/dev/null)"; [ -z "$$torch" ] || \
+	  $(PY) -m pip download --quiet --dest build/docker/wheels \
+	    -r build/docker/source/requirements.txt "$$torch"
+	engine="$$(BASE_IMAGE=$(BASE_IMAGE) bash $(ENGINE))" || \
+	  { echo "make: no Docker engine: $(ENGINE) said why above" >&2; exit 1; }; \
 	eval "$$engine" && \
 	  docker build --network host -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) \
 	    -t $(IMAGE) build/docker && \

@@ -32,7 +32,7 @@ else
     say "starting dockerd on $SOCK"
     nohup dockerd --storage-driver=vfs --iptables=false --bridge=none \
       --data-root "$ENGINE_DIR/data" --exec-root "$ENGINE_DIR/exec" --pidfile "$ENGINE_DIR/dockerd.pid" \
-      --host "$SOCK_URL" >"$ENGINE_DIR/dockerd.log" 2>&1 &
+      --host "$SOCK_URL" >"$ENGINE_DIR/dockerd.log" 2>&1 9>&- &  # 9: the lock stays ours
     for _ in $(seq 60); do DOCKER_HOST="$SOCK_URL" docker info >/dev/null 2>&1 && break; sleep 1; done
     DOCKER_HOST="$SOCK_URL" docker info >/dev/null 2>&1 || {
       say "dockerd did not start: $(tail -3 "$ENGINE_DIR/dockerd.log")"; exit 1; }
@@ -47,7 +47,7 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   unmount_rootfs
   rm -rf "$ROOTFS"
   say "building $BASE_IMAGE with debootstrap"
-  debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
+  debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates,bubblewrap \
     bookworm "$ROOTFS" >"$ENGINE_DIR/debootstrap.log" 2>&1 || {
       say "debootstrap failed: $(tail -3 "$ENGINE_DIR/debootstrap.log")"; exit 1; }
   CA="$(python3 -c 'import ssl; print(ssl.get_default_verify_paths().cafile or "")' 2>/dev/null)"

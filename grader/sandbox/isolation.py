@@ -31,7 +31,10 @@ from dataclasses import dataclass, field, replace
 from grader.sandbox import bwrap
 from grader.sandbox.cgroup import Cgroup
 
-SANDBOX_UID_BASE = 61000  # one uid per worker slot, so process limits and kills stay separate
+# One uid per worker slot, so process limits and kills stay separate. The grading image moves
+# the range (DLGRADER_UID_BASE=63000): a host grader's sweep (kill(-1) as its uid) must never
+# reach a container's workers, which share the kernel's uids.
+SANDBOX_UID_BASE = int(os.environ.get("DLGRADER_UID_BASE", "61000"))
 SANDBOX_UID_SPAN = 2000
 LEASE_DIR = "/run/grader-uid-leases"  # one place per machine, whatever TMPDIR says
 TRIAL_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/"}

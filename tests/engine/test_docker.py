@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,12 @@ def engine():
         pytest.skip(f"no Docker engine: {proc.stderr.strip().splitlines()[-1:]}")
     host = proc.stdout.strip().split("DOCKER_HOST=")[-1]
     os.environ["DOCKER_HOST"] = host
+    lock = Path(os.environ.get("ENGINE_DIR", "/var/tmp/dlgrader-docker") + ".lock")
+    free = subprocess.run(["flock", "--nonblock", str(lock), "true"], capture_output=True)
+    # the engine it started must not keep the lock (make docker runs start-engine.sh again)
+    assert free.returncode == 0, f"{lock} is still held after start-engine.sh returned"
     build = subprocess.run(["make", "docker", f"IMAGE={IMAGE}"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=1800)
+                           text=True, timeout=1500)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     yield host
     os.environ.pop("DOCKER_HOST", None)
@@ -54,6 +59,7 @@ def test_docker_backend_gives_the_same_scores(engine, all_assignments, tmp_path)
             assert got["extra_data"]["backend"] == "docker"
             iso = got["extra_data"]["isolation"]
             assert iso["level"] == "isolated" and iso["hidden_paths"] == "unreadable"
+            assert 63000 <= iso["uid"] < 65000, iso  # never a uid a host grader sweeps
 
 
 def test_no_container_is_left_behind(engine):
@@ -169,3 +175,35 @@ def test_a_failing_engine_costs_one_submission_and_leaves_no_container(fail, tmp
     else:
         assert res["extra_data"]["status"] == "error"
         assert "the Docker engine did not start it" in res["output"]
+
+
+def test_make_docker_stops_with_the_reason_when_no_engine_can_be_had(tmp_path):
+    """Before anything slow: no image is built, and make says why instead of going on."""
+    refuse = tmp_path / "no-engine.sh"
+    refuse.write_text('echo "start-engine: dockerd did not start: no cgroups here" >&2\nexit 1\n')
+    proc = subprocess.run(["make", "docker", f"ENGINE={refuse}", "IMAGE=dlgrader:never"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "dockerd did not start: no cgroups here" in proc.stderr
+    assert "make: no Docker engine" in proc.stderr
+    assert "gradescope --layout" not in proc.stdout  # it stopped before laying out the image
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("flock"), reason="needs root and flock")
+def test_start_engine_runs_one_at_a_time(tmp_path):
+    """A second start-engine.sh waits while another holds the lock (two at once would start two
+    engines or debootstrap into one rootfs)."""
+    engine_dir = tmp_path / "engine"
+    holder = subprocess.Popen(["flock", f"{engine_dir}.lock", "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"{engine_dir}.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc = subprocess.run(["timeout", "3", "bash", str(ROOT / "docker" / "start-engine.sh")],
+                              env={**os.environ, "ENGINE_DIR": str(engine_dir)},
+                              capture_output=True, text=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 124, (proc.returncode, proc.stderr[-500:])  # still waiting
+    assert proc.stdout == ""
