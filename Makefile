@@ -76,7 +76,8 @@ docker: $(STAMP)
 	# every wheel the image needs, fetched here, so that the build itself reaches no network
 	torch="$$(ls build/docker/wheels/torch-*.whl 2>/dev/null)"; [ -z "$$torch" ] || \
 	  $(PY) -m pip download --quiet --dest build/docker/wheels \
-	    -r build/docker/source/requirements.txt "$$torch"
+	    -r build/docker/source/requirements.txt "$$torch" 2>&1 | \
+	  { grep -v 'is ignored: it is neither' || true; }
 	engine="$$(BASE_IMAGE=$(BASE_IMAGE) bash $(ENGINE))" || \
 	  { echo "make: no Docker engine: $(ENGINE) said why above" >&2; exit 1; }; \
 	eval "$$engine" && \

@@ -4,6 +4,7 @@
 # when it cannot. Nothing is pulled from a registry: the base image is built with debootstrap.
 #   BASE_IMAGE  name of the base image to ensure (default dlgrader-base:bookworm)
 #   ENGINE_DIR  where a started engine keeps its data (default /var/tmp/dlgrader-docker)
+#   STORAGE_DRIVER  the engine's (default overlay2 where an overlay mounts under ENGINE_DIR, else vfs)
 set -uo pipefail
 BASE_IMAGE="${BASE_IMAGE:-dlgrader-base:bookworm}"
 ENGINE_DIR="${ENGINE_DIR:-/var/tmp/dlgrader-docker}"
@@ -15,6 +16,16 @@ say() { echo "start-engine: $*" >&2; }
 mkdir -p "$(dirname "$ENGINE_DIR")"
 exec 9>"$ENGINE_DIR.lock"
 flock 9 || { say "could not lock $ENGINE_DIR.lock"; exit 1; }
+overlay_mounts() {  # can an overlay be mounted with its upper layer under ENGINE_DIR?
+  local d ok
+  d="$(mktemp -d "$ENGINE_DIR.overlay-probe.XXXXXX")" || return 1
+  mkdir -p "$d/lower" "$d/upper" "$d/work" "$d/merged"
+  mount -t overlay overlay -o "lowerdir=$d/lower,upperdir=$d/upper,workdir=$d/work" "$d/merged" \
+    2>/dev/null && umount "$d/merged"
+  ok=$?
+  rm -rf "$d"
+  return $ok
+}
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
@@ -29,13 +40,26 @@ else
   SOCK_URL="unix://$SOCK"
   if ! DOCKER_HOST="$SOCK_URL" docker info >/dev/null 2>&1; then
     mkdir -p "$ENGINE_DIR/data"
-    say "starting dockerd on $SOCK"
-    nohup dockerd --storage-driver=vfs --iptables=false --bridge=none \
-      --data-root "$ENGINE_DIR/data" --exec-root "$ENGINE_DIR/exec" --pidfile "$ENGINE_DIR/dockerd.pid" \
-      --host "$SOCK_URL" >"$ENGINE_DIR/dockerd.log" 2>&1 9>&- &  # 9: the lock stays ours
-    for _ in $(seq 60); do DOCKER_HOST="$SOCK_URL" docker info >/dev/null 2>&1 && break; sleep 1; done
-    DOCKER_HOST="$SOCK_URL" docker info >/dev/null 2>&1 || {
-      say "dockerd did not start: $(tail -3 "$ENGINE_DIR/dockerd.log")"; exit 1; }
+    # overlay2 where the kernel and the filesystem under ENGINE_DIR allow it; vfs works
+    # everywhere but copies the image's whole root filesystem for every container and step
+    DRIVER="${STORAGE_DRIVER:-}"
+    [ -n "$DRIVER" ] || { overlay_mounts && DRIVER=overlay2 || DRIVER=vfs; }
+    for driver in "$DRIVER" vfs; do
+      say "starting dockerd ($driver) on $SOCK"
+      nohup dockerd --storage-driver="$driver" --iptables=false --bridge=none \
+        --data-root "$ENGINE_DIR/data" --exec-root "$ENGINE_DIR/exec" \
+        --pidfile "$ENGINE_DIR/dockerd.pid" --host "$SOCK_URL" \
+        >"$ENGINE_DIR/dockerd.log" 2>&1 9>&- &  # 9: the lock stays ours
+      pid=$!
+      for _ in $(seq 60); do
+        DOCKER_HOST="$SOCK_URL" docker info >/dev/null 2>&1 && break 2
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 1
+      done
+      kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+      say "dockerd ($driver) did not start: $(tail -3 "$ENGINE_DIR/dockerd.log")"
+      [ "$driver" = vfs ] && exit 1
+    done
   fi
 fi
 export DOCKER_HOST="$SOCK_URL"

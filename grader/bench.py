@@ -171,6 +171,22 @@ def _torch_in_the_box(image: str) -> str:
             f"peak {int(out[1]) / 1024:.0f} MB of 768")
 
 
+def _container_start(image: str, repeat: int = 3) -> str:
+    """What one container costs before any grading: the median seconds of starting, running
+    `true` in and removing a container of the image, and the engine's storage driver (vfs copies
+    the image's whole root filesystem for every container; overlay2 does not)."""
+    import docker
+
+    client = docker.from_env()
+    took = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        client.containers.run(image, ["true"], network_mode="none", remove=True)
+        took.append(time.perf_counter() - start)
+    return (f"a container's start and removal {statistics.median(took):.2f} s (median of "
+            f"{repeat}; storage driver {client.info().get('Driver', '?')})")
+
+
 def _docker_available(image: str) -> str | None:
     """None when the image can be run here, else why not."""
     if not os.environ.get("DOCKER_HOST") and not os.path.exists("/var/run/docker.sock"):
@@ -233,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         variants = _variants(Path(tmp))
         if not _docker_available(args.image):
             print(f"\n{args.image}: {_torch_in_the_box(args.image)}")
+            print(f"{args.image}: {_container_start(args.image)}")
         cold, warm = _warm_vs_cold(assignments.all_assignments()[0], args.repeat)
         print(f"\na fresh worker with torch imported: cold start {cold:.2f} s, warm fork "
               f"{warm:.3f} s ({cold / warm:.0f}x; medians of {args.repeat})")

@@ -148,7 +148,8 @@ def _trusted_env(root: Path) -> dict[str, str]:
     """The grading process's environment: no tokens or secrets of the caller, because a worker
     at the subprocess level runs as the same user and could read /proc/<parent>/environ."""
     keep = {"PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH", "OPENBLAS_CORETYPE",
-            "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT", "DLGRADER_BWRAP"}
+            "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT", "DLGRADER_BWRAP",
+            "DLGRADER_UID_BASE"}
     env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("LC_")}
     env["GRADER_ROOT"] = str(root)
     return env
