@@ -97,10 +97,18 @@ def give_up(subs: list[Submission], out_dir: Path, prints: dict[str, str],
 
 
 def why_failed(job: Any, error: BaseException | None) -> str:
-    """The error result's words for a task that failed twice: the job and its last line."""
-    last = str(error).strip().splitlines()[-1][:300] if error is not None else (
-        "it finished without writing a results.json")
-    return f"its Slurm task failed twice (job {job.job_id}: {last})"
+    """The error result's words for a task that failed twice: the job, and the last line of
+    its traceback or the state it ended in (never the instructor's log paths)."""
+    from submitit.core.utils import FailedJobError
+
+    if isinstance(error, FailedJobError):
+        trace = str(error).split("You can check full logs")[0]
+        last = [line.strip() for line in trace.splitlines() if line.strip().strip("-")][-1]
+    elif error is not None:
+        last = f"it ended without a result, state {job.state}"
+    else:
+        last = "it ended without writing a results.json"
+    return f"its Slurm task failed twice (job {job.job_id}: {last[:300]})"
 
 
 def make_executor(folder: Path, assignment: Assignment, options: SlurmOptions) -> Any:
