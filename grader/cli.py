@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("assignment", help="a1_perceptron, a1 or perceptron")
     g.add_argument("submissions", nargs="+")
     g.add_argument("--out", help="output folder (default out/<assignment>)")
-    g.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once")
+    g.add_argument("--jobs", "-j", type=int, default=1,
+                   help="submissions graded at once (local and docker backends)")
     g.add_argument("--isolation", choices=LEVELS, default="auto",
                    help="auto picks the strongest level this machine allows")
     g.add_argument("--regrade", action="store_true",
