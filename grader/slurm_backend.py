@@ -14,6 +14,8 @@ The sharding, the collection and the retry are plain functions; the executor is 
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from grader.grading import (
 
 SHARD_SIZE = 10  # submissions per task when --shards is not given
 POLL_S = 2.0  # how often finished tasks are looked for
+VANISH_S = 20.0  # a task gone from the queue this long with no result file died (NFS lags)
 
 
 @dataclass
@@ -104,11 +107,25 @@ def why_failed(job: Any, error: BaseException | None) -> str:
     if isinstance(error, FailedJobError):
         trace = str(error).split("You can check full logs")[0]
         last = [line.strip() for line in trace.splitlines() if line.strip().strip("-")][-1]
+    elif isinstance(error, Vanished):
+        last = str(error)
     elif error is not None:
         last = f"it ended without a result, state {job.state}"
     else:
         last = "it ended without writing a results.json"
     return f"its Slurm task failed twice (job {job.job_id}: {last[:300]})"
+
+
+def slurm_queue() -> set[str] | None:
+    """The ids of this user's tasks that Slurm still lists (``12_3`` for an array task), or
+    None when squeue cannot tell. submitit learns that a task died without a result from
+    ``sacct``; this lets a cluster that keeps no accounting tell it too."""
+    try:
+        proc = subprocess.run(["squeue", "-h", "-r", "-o", "%i", "-u", str(os.getuid())],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return set(proc.stdout.split()) if proc.returncode == 0 else None
 
 
 def make_executor(folder: Path, assignment: Assignment, options: SlurmOptions) -> Any:
@@ -124,20 +141,34 @@ def make_executor(folder: Path, assignment: Assignment, options: SlurmOptions) -
     return executor
 
 
+class Vanished(RuntimeError):
+    """A task that left the queue without a result (killed, cancelled, its node lost)."""
+
+
 def run_array(executor: Any, task: Task, shards: list[list[Submission]], out_dir: Path,
-              prints: dict[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
+              prints: dict[str, str], queue: Callable[[], set[str] | None] | None = None,
+              ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Submit one array task per shard and yield (name, results) as tasks finish. A failed
     task is submitted once more (alone); what is still missing then gets an error result.
-    Tasks still queued or running when the caller stops (Ctrl-C) are cancelled."""
+    ``queue`` (``slurm_queue`` on Slurm) lists the tasks still queued: one absent from it for
+    VANISH_S with no result is a task that died. Tasks still queued or running when the caller
+    stops (Ctrl-C) are cancelled."""
     pending = [(job, shard, 1) for job, shard in zip(executor.map_array(task, shards), shards)]
+    absent: dict[str, float] = {}  # job id -> when it was first seen gone from the queue
     try:
         while pending:
             waiting = []
+            listed = queue() if queue else None
+            now = time.monotonic()
+            gone = set() if listed is None else {j.job_id for j, _, _ in pending} - listed
+            absent = {j: absent.get(j, now) for j in gone}
             for job, shard, attempt in pending:
-                if not job.done():
+                finished = job.done()
+                if not finished and now - absent.get(job.job_id, now) < VANISH_S:
                     waiting.append((job, shard, attempt))
                     continue
-                error = job.exception()
+                error = job.exception() if finished else Vanished(
+                    "it left the queue without a result")
                 got, again = settle(shard, out_dir, error)
                 yield from got.items()
                 if again and attempt == 1:
@@ -174,8 +205,9 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path,
             bound = functools.partial(task, assignment, out_dir=out_dir, prints=prints,
                                       isolation=isolation, timeout=timeout, device=device,
                                       hide=hidden_folders(subs))
+            queue = slurm_queue if options.cluster == "slurm" else None
             for name, res in run_array(executor, bound, cut(todo, options.shards), out_dir,
-                                       prints):
+                                       prints, queue):
                 done[name] = res
                 if progress:
                     progress(name, res)

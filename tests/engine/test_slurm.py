@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -242,3 +243,35 @@ def test_a_real_slurm_cluster_grades_the_batch_like_local_grading(slurm_cluster,
     assert all(f"{n}: " in proc.stderr for n in EXPECTED)  # progress, as the tasks finished
     jobs = {p.name.split("_")[0] for p in (out / ".slurm").glob("*_result.pkl")}
     assert len(jobs) == 1, jobs  # both shards are tasks of one array
+
+
+def _queued_second_task() -> str:
+    """The array's second task while Slurm lists it (held back by --array-parallelism 1)."""
+    listed = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True,
+                            timeout=10).stdout.split()
+    return next((t for t in listed if t.endswith("_1")), "")
+
+
+def test_a_task_killed_on_the_real_cluster_is_resubmitted(slurm_cluster, batch, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grader.cli", "grade", "a1", str(batch), "--out", str(out),
+         "--backend", "slurm", "--shards", "2", "--array-parallelism", "1", "--time", "5"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "GRADER_ROOT": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 60
+        while not (task := _queued_second_task()):
+            assert time.monotonic() < deadline and proc.poll() is None, "no array was queued"
+            time.sleep(0.2)
+        subprocess.run(["scancel", task], check=True, timeout=30)
+        _, stderr = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert _gradebook(out) == EXPECTED
+    jobs = {p.name.split("_")[0] for p in (out / ".slurm").glob("*_result.pkl")}
+    assert len(jobs) == 2, jobs  # the array's first task, then the killed one submitted again
+    assert not list((out / ".slurm").glob(f"{task}_result.pkl"))
