@@ -57,7 +57,7 @@ Task = Callable[..., list[str]]
 
 def cut(subs: list[Submission], count: int | None) -> list[list[Submission]]:
     """Cut the batch into ``count`` shards (SHARD_SIZE submissions each when None), dealt round
-    robin so that no shard holds a run of one kind; never an empty shard."""
+    robin, so their sizes differ by one at most; never an empty shard."""
     if not subs:
         return []
     count = count or -(-len(subs) // SHARD_SIZE)
