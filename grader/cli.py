@@ -60,6 +60,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         if why:
             print(f"grader: cannot grade here: {why}", file=sys.stderr)
             return 2
+    if args.backend == "slurm":
+        return _grade_on_slurm(args, a, paths, people, out)
     try:  # before the batch: a device that cannot be had is an error, never a silent CPU
         docker_auto = args.backend == "docker" and args.device == "auto"
         device, gpus = ("cpu", []) if docker_auto else resolve_device(args.device, a)
@@ -87,6 +89,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: finished results and gradebook are in {out}", file=sys.stderr)
         return 130
     close()
+    return _finish(args, a, rows, out)
+
+
+def _finish(args: argparse.Namespace, a: assignments.Assignment, rows: list, out: Path) -> int:
     if args.html:
         from grader import report
 
@@ -95,6 +101,38 @@ def cmd_grade(args: argparse.Namespace) -> int:
     print(results.table(rows))
     print(f"\nresults: {out}/<submission>/results.json   gradebook: {out}/gradebook.csv")
     return 0
+
+
+def _grade_on_slurm(args: argparse.Namespace, a: assignments.Assignment, paths: list[Path],
+                    people: dict, out: Path) -> int:
+    """The batch as one Slurm job array (grader.slurm_backend); the tasks pick their device:
+    the GPUs --gpus-per-task asks for, else the CPU."""
+    from grader import slurm_backend
+    from grader.grading import discover
+
+    if args.device != "auto":
+        print("grader: --backend slurm grades on the GPUs --gpus-per-task asks for (leave "
+              "--device out)", file=sys.stderr)
+        return 2
+    subs = discover(a, paths)
+    if not subs:
+        print("no submissions found", file=sys.stderr)
+        return 2
+    options = slurm_backend.SlurmOptions(
+        partition=args.partition, gpus_per_task=args.gpus_per_task, time_min=args.time,
+        array_parallelism=args.array_parallelism, shards=args.shards)
+    tick, close = _progress(len(subs))
+    try:
+        rows = slurm_backend.grade_batch(a, subs, out, options, isolation=args.isolation,
+                                         skip_done=not args.regrade, progress=tick,
+                                         timeout=args.timeout, students=people)
+    except KeyboardInterrupt:
+        close()
+        print(f"\ninterrupted (the array's tasks are cancelled): finished results and "
+              f"gradebook are in {out}", file=sys.stderr)
+        return 130
+    close()
+    return _finish(args, a, rows, out)
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -196,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("assignment", help="a1_perceptron, a1 or perceptron")
     g.add_argument("submissions", nargs="+")
     g.add_argument("--out", help="output folder (default out/<assignment>)")
-    g.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once")
+    g.add_argument("--jobs", "-j", type=int, default=1,
+                   help="submissions graded at once (local and docker backends)")
     g.add_argument("--isolation", choices=LEVELS, default="auto",
                    help="auto picks the strongest level this machine allows")
     g.add_argument("--regrade", action="store_true",
@@ -204,13 +243,25 @@ def build_parser() -> argparse.ArgumentParser:
                    "a rerun skips a submission when neither it nor the graders changed)")
     g.add_argument("--timeout", type=float, default=None, help="per-probe timeout in seconds")
     g.add_argument("--html", action="store_true", help="also write <out>/<name>/feedback.html")
-    g.add_argument("--backend", choices=("local", "docker"), default="local",
-                   help="docker: grade each submission in the grading image (DOCKER_HOST)")
+    g.add_argument("--backend", choices=("local", "docker", "slurm"), default="local",
+                   help="docker: grade each submission in the grading image (DOCKER_HOST); "
+                   "slurm: grade the batch as a Slurm job array (the out dir must be on a "
+                   "filesystem the nodes share)")
     g.add_argument("--image", default="dlgrader:latest", help="the grading image (make docker)")
     g.add_argument("--device", type=_device, default="auto", metavar="auto|cpu|cuda[:N]",
                    help="where probes train: auto (default) is cuda when torch sees a GPU here "
                    "(never for an assignment that forbids torch), else cpu; cuda hands each "
                    "grading a free GPU (one grading per GPU at a time), cuda:N uses GPU N")
+    s = g.add_argument_group("slurm", "with --backend slurm")
+    s.add_argument("--partition", help="the partition (default: the cluster's default)")
+    s.add_argument("--gpus-per-task", type=int, default=0, metavar="N",
+                   help="GPUs per task; with any, the tasks grade on cuda (torch assignments)")
+    s.add_argument("--time", type=int, default=60, metavar="MIN",
+                   help="time limit of one task, in minutes (default 60)")
+    s.add_argument("--array-parallelism", type=int, default=32, metavar="K",
+                   help="tasks running at once (default 32)")
+    s.add_argument("--shards", type=int, default=None, metavar="S",
+                   help="tasks in the array (default: one per 10 submissions)")
     g.set_defaults(func=cmd_grade)
 
     m = sub.add_parser("mutants", help="grade every mutant; fail when one keeps its points")

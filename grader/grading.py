@@ -83,6 +83,11 @@ def resolve_device(requested: str, assignment: Assignment | None = None,
     return requested, names
 
 
+class GradingFailed(RuntimeError):
+    """The grading machinery failed, not the submission (a cluster task that died twice): its
+    message is the submission's error result as it is."""
+
+
 @dataclass
 class Submission:
     name: str
@@ -224,7 +229,7 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
 def reason(exc: BaseException) -> str:
     """Why a submission could not be prepared, in the student's words: no grader paths, no
     traceback of grader code."""
-    if isinstance(exc, (staging.StagingError, notebook.NotebookError)):
+    if isinstance(exc, (staging.StagingError, notebook.NotebookError, GradingFailed)):
         return str(exc)
     if isinstance(exc, RecursionError):
         return "it is nested too deeply to be read"
@@ -313,20 +318,10 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
 
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = out_dir / ".reference-cache"
-    hide = sorted({_source_folder(s.path) for s in subs})
-    done: dict[str, dict[str, Any]] = {}
-    todo = []
-    graders = fingerprint([assignment.tests_dir, assignment.reference_dir, Path(__file__).parent])
-    if device != "cpu":  # results of another device are not up to date for this one
-        graders += ":cuda"
-    prints = {s.name: _fingerprint(s, graders) for s in subs}
-    for s in subs:
-        prev = results.read(out_dir / s.name / "results.json") if skip_done else None
-        if (prev is not None and prints[s.name]
-                and prev.get("extra_data", {}).get("fingerprint") == prints[s.name]):
-            done[s.name] = prev
-        else:
-            todo.append(s)
+    hide = hidden_folders(subs)
+    prints = fingerprints(assignment, subs, device)
+    done = up_to_date(subs, out_dir, prints) if skip_done else {}
+    todo = [s for s in subs if s.name not in done]
     if todo:  # fill the reference cache once, so parallel jobs do not all compute it
         first, rest = todo[0], todo[1:]
         done[first.name] = guarded(first, 0)
@@ -349,6 +344,34 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
     rows = [(s.name, done[s.name]) for s in subs if s.name in done]
     results.write_gradebook(out_dir / "gradebook.csv", rows, students)
     return rows
+
+
+def fingerprints(assignment: Assignment, subs: list[Submission], device: str = "cpu",
+                 ) -> dict[str, str]:
+    """Each submission's fingerprint: its files, the graders' and the engine's, and whether it
+    is graded on a GPU (results of another device are not up to date for this one)."""
+    graders = fingerprint([assignment.tests_dir, assignment.reference_dir, Path(__file__).parent])
+    if device != "cpu":
+        graders += ":cuda"
+    return {s.name: _fingerprint(s, graders) for s in subs}
+
+
+def up_to_date(subs: list[Submission], out_dir: Path,
+               prints: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The results in out_dir that a rerun may keep: those whose fingerprint is the
+    submission's (never one whose fingerprint could not be taken)."""
+    done = {}
+    for s in subs:
+        prev = results.read(out_dir / s.name / "results.json")
+        if (prev is not None and prints[s.name]
+                and prev.get("extra_data", {}).get("fingerprint") == prints[s.name]):
+            done[s.name] = prev
+    return done
+
+
+def hidden_folders(subs: list[Submission]) -> list[str]:
+    """The folders no worker of this batch may see: every submission's source folder."""
+    return sorted({_source_folder(s.path) for s in subs})
 
 
 def _fingerprint(sub: Submission, salt: str) -> str:
