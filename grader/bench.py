@@ -259,16 +259,21 @@ def main(argv: list[str] | None = None) -> int:
             one = Path(tmp) / a.name / "one"
             shutil.copytree(a.reference_dir, one / "reference")
             print(f"\n{a.name}: grading the reference")
-            runs: dict[str, list[tuple[float, float]]] = {v.name: [] for v in variants}
-            for _ in range(args.repeat):
-                for v in variants:
-                    runs[v.name].append(_grade(a, one, Path(tmp) / "out", v))
-            base = statistics.median(r[0] for r in runs[variants[-1].name])
+            # an older checkout compared with has no assignment written after it
+            here = [v for v in variants if v.tree is None or (v.tree / "tests" / a.name).is_dir()]
             for v in variants:
+                if v not in here:
+                    print(f"  {v.name:28} has no {a.name}: not compared")
+            runs: dict[str, list[tuple[float, float]]] = {v.name: [] for v in here}
+            for _ in range(args.repeat):
+                for v in here:
+                    runs[v.name].append(_grade(a, one, Path(tmp) / "out", v))
+            base = statistics.median(r[0] for r in runs[here[-1].name])
+            for v in here:
                 wall = statistics.median(r[0] for r in runs[v.name])
                 peak = max(r[1] for r in runs[v.name])
                 print(f"  {v.name:28} wall {wall:6.2f} s  peak RSS {peak:6.0f} MB  "
-                      f"ratio to {variants[-1].name}: {wall / base:4.2f}")
+                      f"ratio to {here[-1].name}: {wall / base:4.2f}")
                 if v is variants[0] and (peak > GRADESCOPE_MEMORY_MB or wall > GRADESCOPE_SECONDS):
                     too_big.append(f"{a.name} ({v.name}): {wall:.1f} s, {peak:.0f} MB")
             why = _docker_available(args.image)
