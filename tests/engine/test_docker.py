@@ -197,7 +197,8 @@ def test_start_engine_runs_one_at_a_time(tmp_path):
     holder = subprocess.Popen(["flock", f"{engine_dir}.lock", "sleep", "30"])
     try:
         deadline = time.monotonic() + 10
-        while not Path(f"{engine_dir}.lock").exists() and time.monotonic() < deadline:
+        while (subprocess.run(["flock", "--nonblock", f"{engine_dir}.lock", "true"]).returncode == 0
+               and time.monotonic() < deadline):  # until the holder has it
             time.sleep(0.05)
         proc = subprocess.run(["timeout", "3", "bash", str(ROOT / "docker" / "start-engine.sh")],
                               env={**os.environ, "ENGINE_DIR": str(engine_dir)},
