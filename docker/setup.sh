@@ -38,7 +38,7 @@ else
 fi
 chmod -R a+rX "$VENV"
 # tests/, reference/ and the engine: readable by root only. The sandbox runs student code as
-# leased uids (one per worker, see grader/sandbox/isolation.py: 61000-62999, and 63000-64999 in
+# leased uids (one per worker, see grader/sandbox/isolation.py: 61000-62999, and from 63000 up in
 # `make docker`'s image), which can read none of it.
 chown -R root:root "$SRC"
 chmod -R go-rwx "$SRC"

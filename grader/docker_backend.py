@@ -23,17 +23,28 @@ GRADESCOPE_MEMORY = "768m"
 GRADESCOPE_NANO_CPUS = 500_000_000
 API_TIMEOUT_S = 300  # one API call; a loaded engine on vfs took over 60 s to start a container
 API_TRIES = 3
+CONTAINER_UID_BASE = 63000  # the image's default too (docker/Dockerfile)
+CONTAINER_UID_BASES = 500  # the last base's trial uid (base + 1999) stays below nobody (65534)
 API_PAUSE_S = 2.0
+
+
+def uid_base(slot: int) -> int:
+    """The first sandbox uid of a container, from the submission's place in the batch (those
+    graded at once are near each other in it). Containers share the kernel's uids, and
+    RLIMIT_NPROC counts a uid's processes across all of them: containers graded at once must not
+    lease the same uid, nor a host grader's (61000-62999)."""
+    return CONTAINER_UID_BASE + slot % CONTAINER_UID_BASES
 
 
 def start_container(client: Any, a: Assignment, submission: Path, results_dir: Path, *,
                     image: str, memory: str = GRADESCOPE_MEMORY,
-                    nano_cpus: int = GRADESCOPE_NANO_CPUS, name: str | None = None) -> Any:
+                    nano_cpus: int = GRADESCOPE_NANO_CPUS, name: str | None = None,
+                    slot: int = 0) -> Any:
     """Start run_autograder on one submission folder, results into results_dir (detached)."""
     return client.containers.run(
         image, "/autograder/run_autograder", detach=True, network_mode="none", name=name,
         mem_limit=memory, memswap_limit=memory, nano_cpus=nano_cpus,
-        environment={"GRADER_ASSIGNMENT": a.name},
+        environment={"GRADER_ASSIGNMENT": a.name, "DLGRADER_UID_BASE": str(uid_base(slot))},
         volumes={str(submission): {"bind": "/autograder/submission", "mode": "ro"},
                  str(results_dir): {"bind": "/autograder/results", "mode": "rw"}})
 
@@ -67,7 +78,7 @@ def _start_with_retries(client: Any, name: str, **kwargs: Any) -> Any:
 
 def grade_one(a: Assignment, sub: Any, out_dir: Path, *, image: str = "dlgrader:latest",
               memory: str = GRADESCOPE_MEMORY, nano_cpus: int = GRADESCOPE_NANO_CPUS,
-              timeout: float | None = None, client: Any = None) -> dict[str, Any]:
+              timeout: float | None = None, client: Any = None, slot: int = 0) -> dict[str, Any]:
     """Grade one submission in a fresh container; always return (and write) a results.json.
     A Docker API call that fails or times out is tried again; if the engine still fails, this
     submission gets an error result (the batch goes on) and its container is removed."""
@@ -90,7 +101,7 @@ def grade_one(a: Assignment, sub: Any, out_dir: Path, *, image: str = "dlgrader:
         try:
             container = _start_with_retries(client, name, a=a, submission=folder,
                                             results_dir=work / "results", image=image,
-                                            memory=memory, nano_cpus=nano_cpus)
+                                            memory=memory, nano_cpus=nano_cpus, slot=slot)
         except Exception as exc:  # noqa: BLE001
             container, problem = None, f"the Docker engine did not start it: {exc}"
         if container is not None:

@@ -292,7 +292,7 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
         from grader import docker_backend
 
         def grade(s: Submission, slot: int) -> dict[str, Any]:
-            res = docker_backend.grade_one(assignment, s, out_dir, image=image)
+            res = docker_backend.grade_one(assignment, s, out_dir, image=image, slot=slot)
             res["extra_data"]["fingerprint"] = prints[s.name]
             results.write(out_dir / s.name / "results.json", res)
             return res

@@ -41,6 +41,7 @@ def test_docker_backend_gives_the_same_scores(engine, all_assignments, tmp_path)
     (test_assignments proves it); the image must give exactly the same, test by test: every
     reference, and the first assignment's stub (the engine's path for a stub is the same for
     all)."""
+    uids = {}
     for i, a in enumerate(all_assignments):
         subs = tmp_path / a.name / "subs"
         graded = ("reference", "stub") if i == 0 else ("reference",)  # the stub path is shared
@@ -60,6 +61,9 @@ def test_docker_backend_gives_the_same_scores(engine, all_assignments, tmp_path)
             iso = got["extra_data"]["isolation"]
             assert iso["level"] == "isolated" and iso["hidden_paths"] == "unreadable"
             assert 63000 <= iso["uid"] < 65000, iso  # never a uid a host grader sweeps
+            uids[a.name, name] = iso["uid"]
+    first = all_assignments[0].name  # its reference and stub were graded at once (--jobs 2)
+    assert uids[first, "reference"] != uids[first, "stub"], uids
 
 
 def test_no_container_is_left_behind(engine):
