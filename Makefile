@@ -67,7 +67,7 @@ BASE_IMAGE ?= dlgrader-base:bookworm
 TORCH_WHEELS ?= /opt/wheels
 ENGINE ?= docker/start-engine.sh
 docker: $(STAMP)
-	@BASE_IMAGE=$(BASE_IMAGE) bash $(ENGINE) >/dev/null || \
+	@mkdir -p build && BASE_IMAGE=$(BASE_IMAGE) bash $(ENGINE) >build/docker-engine.env || \
 	  { echo "make: no Docker engine: $(ENGINE) said why above" >&2; exit 1; }
 	rm -rf build/docker && mkdir -p build/docker/wheels
 	cp $(TORCH_WHEELS)/torch-*+cpu-cp311-*.whl build/docker/wheels/ 2>/dev/null || \
@@ -78,9 +78,7 @@ docker: $(STAMP)
 	  $(PY) -m pip download --quiet --dest build/docker/wheels \
 	    -r build/docker/source/requirements.txt "$$torch" 2>&1 | \
 	  { grep -v 'is ignored: it is neither' || true; }
-	engine="$$(BASE_IMAGE=$(BASE_IMAGE) bash $(ENGINE))" || \
-	  { echo "make: no Docker engine: $(ENGINE) said why above" >&2; exit 1; }; \
-	eval "$$engine" && \
+	. build/docker-engine.env && \
 	  docker build --network host -f docker/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) \
 	    -t $(IMAGE) build/docker && \
 	  docker image prune -f >/dev/null
