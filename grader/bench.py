@@ -31,6 +31,7 @@ GRADESCOPE_SECONDS = 600
 
 
 SANDBOX_V1 = "b52bab2"  # the last commit before Sandbox v2 (issue 10), for the comparison
+PER_SUBMISSION = "4c54c17"  # the last commit that started a grading process per submission
 
 
 @dataclass
@@ -52,15 +53,48 @@ def _variants(tmp: Path) -> list[Variant]:
             found.append(Variant(f"{level}, fallback", {"DLGRADER_BWRAP": "0"}))
     finally:
         del os.environ["DLGRADER_BWRAP"]
-    old = tmp / "sandbox-v1"
-    root = Path(__file__).resolve().parent.parent
-    git = subprocess.run(f"mkdir -p {old} && git -C {root} archive {SANDBOX_V1} | tar -x -C {old}",
-                         shell=True, capture_output=True)
-    if git.returncode == 0:
+    old = _checkout(SANDBOX_V1, tmp)
+    if old is not None:
         found.append(Variant(f"before v2 ({SANDBOX_V1})", tree=old))
-    else:
-        print(f"  (no comparison with {SANDBOX_V1}: {git.stderr.decode().strip()[:120]})")
     return found
+
+
+def _checkout(commit: str, tmp: Path) -> Path | None:
+    """This repository's tree at ``commit``, unpacked under tmp (None, said why, without git)."""
+    folder = tmp / f"tree-{commit}"
+    root = Path(__file__).resolve().parent.parent
+    git = subprocess.run(f"mkdir -p {folder} && git -C {root} archive {commit} | tar -x -C {folder}",
+                         shell=True, capture_output=True)
+    if git.returncode != 0:
+        print(f"  (no comparison with {commit}: {git.stderr.decode().strip()[:120]})")
+        return None
+    return folder
+
+
+def _batches(a: assignments.Assignment, tmp: Path, copies: int, repeat: int,
+             per_submission: Path | None) -> None:
+    """Batch throughput over copies of the reference at --jobs 1 and 2: this grader (one
+    grading process per slot, kept up) against the one that started a process per submission,
+    interleaved, medians of ``repeat``; seconds per submission are the batch's wall time
+    (the CLI's own start-up included) over its size."""
+    many = tmp / a.name / "many"
+    for i in range(copies):
+        shutil.copytree(a.reference_dir, many / f"copy{i:02d}")
+    variants = [Variant("a process per slot")]
+    if per_submission is not None and (per_submission / "tests" / a.name).is_dir():
+        variants.append(Variant(f"a process per submission ({PER_SUBMISSION})",
+                                tree=per_submission))
+    for jobs in (1, 2):
+        runs: dict[str, list[float]] = {v.name: [] for v in variants}
+        for _ in range(repeat):
+            for v in variants:
+                runs[v.name].append(_grade(a, many, tmp / f"out-many-{jobs}", v, jobs)[0])
+        base = statistics.median(runs[variants[-1].name])
+        for v in variants:
+            wall = statistics.median(runs[v.name])
+            print(f"  batch of {copies} at --jobs {jobs}, {v.name:36} {wall / copies:5.2f} "
+                  f"s/submission, {60 * copies / wall:6.1f} submissions/minute, "
+                  f"ratio {wall / base:4.2f}")
 
 
 def _grade(a: assignments.Assignment, subs: Path, out: Path, variant: Variant | None = None,
@@ -241,11 +275,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--copies", type=int, default=20)
     p.add_argument("--image", default="dlgrader:latest")
     p.add_argument("--assignment", help="only this one (e.g. a1)")
+    p.add_argument("--batch-repeat", type=int, default=3, help="runs of each batch (median)")
+    p.add_argument("--only-batches", action="store_true",
+                   help="only the batch throughput (no per-sandbox, Docker or figure runs)")
     args = p.parse_args(argv)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; medians of {args.repeat} "
           "runs, the variants interleaved")
     too_big = []
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
+        per_submission = _checkout(PER_SUBMISSION, Path(tmp))
+        chosen = ([assignments.find(args.assignment)] if args.assignment
+                  else assignments.all_assignments())
+        if args.only_batches:
+            for a in chosen:
+                print(f"\n{a.name}:")
+                _batches(a, Path(tmp), args.copies, args.batch_repeat, per_submission)
+            return 0
         variants = _variants(Path(tmp))
         if not _docker_available(args.image):
             print(f"\n{args.image}: {_torch_in_the_box(args.image)}")
@@ -253,8 +298,6 @@ def main(argv: list[str] | None = None) -> int:
         cold, warm = _warm_vs_cold(assignments.all_assignments()[0], args.repeat)
         print(f"\na fresh worker with torch imported: cold start {cold:.2f} s, warm fork "
               f"{warm:.3f} s ({cold / warm:.0f}x; medians of {args.repeat})")
-        chosen = ([assignments.find(args.assignment)] if args.assignment
-                  else assignments.all_assignments())
         for a in chosen:
             one = Path(tmp) / a.name / "one"
             shutil.copytree(a.reference_dir, one / "reference")
@@ -293,13 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {v.name:28} a correct submission beside a CPU burner at --jobs 2: "
                           f"{ratio:4.2f}x its time alone (median of 3)")
             _assignment_figures(a, args.repeat)
-            many = Path(tmp) / a.name / "many"
-            for i in range(args.copies):
-                shutil.copytree(a.reference_dir, many / f"copy{i:02d}")
-            for jobs in (1, 2):
-                wall, _ = _grade(a, many, Path(tmp) / f"out-many-{jobs}", jobs=jobs)
-                print(f"  batch of {args.copies} at --jobs {jobs}: {wall:6.1f} s, "
-                      f"{60 * args.copies / wall:5.1f} submissions/minute")
+            _batches(a, Path(tmp), args.copies, args.batch_repeat, per_submission)
     if too_big:
         print("\ndoes not fit Gradescope's default container (768 MB, 10 min):\n  "
               + "\n  ".join(too_big))

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import intake, notebook, results, staging
+from grader import forkserver, intake, notebook, results, staging
 from grader.assignments import Assignment, cuda_present, fingerprint, parse_device
+from grader.forkserver import GradingServer, ServerFailed
 from grader.sandbox import isolation as sandbox_isolation
 
 GRADING_INI = "[pytest]\naddopts = -p no:cacheprovider\npython_files = test_*.py\n"
@@ -149,23 +150,15 @@ def stage(assignment: Assignment, sub: Submission, into: Path) -> tuple[Path, di
     return folder, info
 
 
-def _trusted_env(root: Path) -> dict[str, str]:
-    """The grading process's environment: no tokens or secrets of the caller, because a worker
-    at the subprocess level runs as the same user and could read /proc/<parent>/environ."""
-    keep = {"PATH", "HOME", "LANG", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH", "OPENBLAS_CORETYPE",
-            "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT", "DLGRADER_BWRAP",
-            "DLGRADER_UID_BASE"}
-    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("LC_")}
-    env["GRADER_ROOT"] = str(root)
-    return env
-
-
 def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolation: str = "auto",
               slot: int = 0, cache: Path | None = None, hide: list[str] | None = None,
               timeout: float | None = None, extra: dict | None = None, device: str = "cpu",
-              device_name: str = "") -> dict[str, Any]:
+              device_name: str = "", server: GradingServer | None = None) -> dict[str, Any]:
     """Grade one submission; always return (and write) a valid results.json: a failure while
     staging, converting or grading is this submission's graded zero with the reason.
+
+    The judges run in a fresh child of ``server`` (grader.forkserver: a batch passes each slot's
+    own; without one, a server is started for this submission alone).
 
     ``device`` is ``cpu`` or ``cuda:N`` (``auto`` and ``cuda`` are resolved here, ``cuda`` to
     ``cuda:0``; DeviceUnavailable, before anything is graded, when there is no such device)."""
@@ -182,8 +175,7 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
     stale = result_path.parent / "figures"  # a regrade that dies must not show old figures
     if stale.is_dir() and not stale.is_symlink():
         shutil.rmtree(stale, ignore_errors=True)
-    jobs_root = Path(tempfile.gettempdir()) / f"grader-jobs-{os.getuid()}"
-    jobs_root.mkdir(mode=0o700, exist_ok=True)
+    jobs_root = forkserver.jobs_root()
     work = Path(tempfile.mkdtemp(prefix="grader-job-", dir=jobs_root))
     try:
         folder, graded = stage(assignment, sub, work)
@@ -199,17 +191,19 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
         }
         (work / "spec.json").write_text(json.dumps(spec))
         (work / "grading.ini").write_text(GRADING_INI)
-        cmd = [sys.executable, "-m", "grader.grading", str(work / "spec.json")]
         log = work / "pytest.log"
-        try:  # cwd is the trusted checkout: `-m` puts it, never the job folder, on sys.path
-            with open(log, "wb") as f:
-                proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
-                                      timeout=assignment.total_timeout,
-                                      cwd=assignment.root.resolve(),
-                                      env=_trusted_env(assignment.root))
-            problem = None if proc.returncode in (0, 1) else f"pytest exited with {proc.returncode}"
-        except subprocess.TimeoutExpired:
-            problem = f"grading took longer than {assignment.total_timeout:g} s in all"
+        own = server is None  # one submission alone: a server of its own, for it alone
+        if server is None:
+            server = GradingServer(assignment, work / "server.log")
+        try:
+            code, problem = server.run(work / "spec.json", log, assignment.total_timeout)
+            if problem is None and code not in (0, 1):
+                problem = f"pytest exited with {code}"
+        except ServerFailed as exc:
+            problem = str(exc)
+        finally:
+            if own:
+                server.close()
         res = results.read(result_path)
         if res is None:
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
@@ -299,14 +293,16 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
     else:
         def grade(s: Submission, slot: int) -> dict[str, Any]:
             gpu = free.get() if device == "cuda" else None  # a free GPU: never two on one
+            server = servers.take()
             try:
                 dev = device if gpu is None else f"cuda:{gpu}"
                 name = gpus[int(dev.partition(":")[2])] if dev != "cpu" else ""
                 return grade_one(assignment, s, out_dir, isolation=isolation, slot=slot,
                                  cache=cache, hide=hide, timeout=timeout,
                                  extra={"fingerprint": prints[s.name]}, device=dev,
-                                 device_name=name)
+                                 device_name=name, server=server)
             finally:
+                servers.give_back(server)
                 if gpu is not None:
                     free.put(gpu)
 
@@ -317,6 +313,7 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
             return failed(s, out_dir / s.name / "results.json", exc)
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    servers = forkserver.Pool(assignment)  # at most `jobs` grading processes, each kept up
     cache = out_dir / ".reference-cache"
     hide = hidden_folders(subs)
     prints = fingerprints(assignment, subs, device)
@@ -339,8 +336,10 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
             finally:
+                servers.close()
                 rows = [(s.name, done[s.name]) for s in subs if s.name in done]
                 results.write_gradebook(out_dir / "gradebook.csv", rows, students)
+    servers.close()
     rows = [(s.name, done[s.name]) for s in subs if s.name in done]
     results.write_gradebook(out_dir / "gradebook.csv", rows, students)
     return rows

@@ -12,6 +12,7 @@ results.json; failure messages never include judge source or hidden values.
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 import json
 import math
@@ -19,7 +20,7 @@ import os
 import stat
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if spec_path:
         spec = json.loads(Path(spec_path).read_text())
         config.stash[_SESSION] = GradingSession.for_grading(spec)
+        config.stash[_SESSION].warm_student()
     else:
         config.stash[_SESSION] = GradingSession.for_selfcheck(
             config.rootpath, config.getini("grader_module"))
@@ -106,6 +108,7 @@ class GradingSession:
         self.integrity: list[str] = []
         self.leaderboard: dict[str, dict[str, Any]] = {}  # name -> Gradescope's entry
         self._device: str | None = None
+        self.answers: dict[bytes, ProbeOutcome] = {}  # the submission's answers (student_call)
 
     # -- devices --------------------------------------------------------------------------
     @property
@@ -163,6 +166,32 @@ class GradingSession:
                                 "this is not your mistake (your instructor has been told).",
                                 pytrace=False)
         return self._student
+
+    def student_call(self, probes: Any, probe: str, kwargs: dict) -> ProbeOutcome:
+        """Run a probe on the submission. A question answered once (the same probe with the
+        same arguments) is not asked again: probes are seeded, so the answer would be the same
+        (the reference's cache rests on this too); each judge gets its own copy of it. A probe
+        that failed is asked again, in a fresh probe server."""
+        key = codec.encode([probe, kwargs])
+        kept = self.answers.get(key)
+        if kept is not None:
+            return replace(kept, value=copy.deepcopy(kept.value))
+        out = self.student_runner(probes).call(probe, kwargs)
+        if out.ok:
+            self.answers[key] = replace(out, value=copy.deepcopy(out.value))
+        return out
+
+    def warm_student(self) -> None:
+        """Start the sandbox while pytest collects the judges (the first judge waits for it)."""
+        if self.mode != "grading" or self._student is not None:
+            return
+        try:
+            self._student = self._open_worker()
+        except IsolationUnavailable:
+            return  # the first judge that needs it fails and says why
+        warm = getattr(self._student, "warm", None)
+        if warm is not None:
+            warm()
 
     def _open_worker(self) -> Runner:
         a = self.assignment
@@ -430,7 +459,7 @@ class ProbeCaller:
         probes = sys.modules[probe.__module__]
         if self.side == "reference":
             return self.session.reference_call(probes, probe.__name__, kwargs)
-        out = self.session.student_runner(probes).call(probe.__name__, kwargs)
+        out = self.session.student_call(probes, probe.__name__, kwargs)
         if out.stdout and self.record is not None:
             self.record.stdout.append(out.stdout)
         if self.record is not None and "device" in self.record.extra:  # a test on a device

@@ -24,6 +24,7 @@ from typing import Any
 
 from grader import results
 from grader.assignments import Assignment
+from grader.forkserver import GradingServer
 from grader.grading import (
     GradingFailed,
     Submission,
@@ -72,10 +73,11 @@ def grade_shard(assignment: Assignment, shard: list[Submission], out_dir: Path, 
     local engine; return their names. ``grade_one`` always writes a results.json, so a task
     that returns has graded its whole shard."""
     cache = out_dir / ".reference-cache"
-    for s in shard:
-        grade_one(assignment, s, out_dir, isolation=isolation, cache=cache, hide=hide,
-                  timeout=timeout, device=device,
-                  extra={"fingerprint": prints[s.name], "backend": "slurm"})
+    with GradingServer(assignment) as server:  # start-up paid once per task
+        for s in shard:
+            grade_one(assignment, s, out_dir, isolation=isolation, cache=cache, hide=hide,
+                      timeout=timeout, device=device,
+                      extra={"fingerprint": prints[s.name], "backend": "slurm"}, server=server)
     return [s.name for s in shard]
 
 

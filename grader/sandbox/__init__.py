@@ -42,6 +42,9 @@ def refusal(level: str, python: str = sys.executable) -> str | None:
     return None
 
 
+UNMEASURED = "not measured (no worker started)"
+
+
 def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[WorkerRunner, dict]:
     """Start a sandboxed runner; return it with a report of the isolation actually in force."""
     why = refusal(level, spec.python)
@@ -57,11 +60,6 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
     runner = WorkerRunner(spec, "isolated" if use_isolated else "subprocess",
                           use_bwrap=facts["bwrap"])
     runner.lease = lease  # closed with the runner: the uid is free again
-    try:
-        held = runner.measure()  # measured as the worker runs, never assumed
-    except BaseException:
-        runner.close()  # its cgroup, folders and uid lease go with it
-        raise
     limits = runner.spec.limits
     if facts["bwrap"]:
         sandbox = "bubblewrap (allowlist view)"
@@ -72,14 +70,15 @@ def open_runner(spec: WorkerSpec, level: str = "auto", slot: int = 0) -> tuple[W
         "level": runner.level,
         "sandbox": sandbox,
         "memory": limits.memory_mechanism,
-        "network": "none" if held["network"] else "available",
+        "network": UNMEASURED,
         "memory_mb": limits.memory_mb,
         "timeout_s": spec.timeout,
-        "hidden_paths": "unreadable" if held["hidden"] else "readable",
-        "temp_dir": "private" if held["tmp"] else "shared",
+        "hidden_paths": UNMEASURED,
+        "temp_dir": UNMEASURED,
     }
     if use_isolated:
         report["uid"] = limits.uid
     elif why_not and level == "auto":
         report["why_not_isolated"] = why_not
+    runner.report = report  # measured as the worker runs, never assumed: it fills these in
     return runner, report

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
 import os
 import resource
 import shutil
@@ -292,37 +291,13 @@ def reuse_facts(facts: dict) -> None:
     _facts[(facts["python"], facts["disabled"])] = facts
 
 
-MEASURE = """
-import json, os, socket
-def hidden(p):
-    try:
-        os.listdir(p)
-        return False
-    except OSError:
-        return True
-facts = {"network": [n for _, n in socket.if_nameindex()] == ["lo"],
-         "tmp": all(set(os.listdir(d)) <= BOUND for d in ("/tmp", "/dev/shm")
-                    if os.path.isdir(d)),
-         "hidden": all(hidden(p) for p in HIDE)}
-print(json.dumps(facts))
-"""
-
-
-def measure(python: str, limits: Limits, use_bwrap: bool, harness: str, submission: str,
-            hide: list[str]) -> dict[str, bool]:
-    """What held for a worker run this way: no network, private temp folders, hidden paths.
-    Anything that cannot be measured counts as not holding."""
-    # a venv that lives in /tmp (a checkout there) is bound back at its place: its top folder
-    # is all that may show in the worker's /tmp
-    bound = {p.split("/")[2] for p in bwrap.interpreter_folders(python)
-             if p.startswith("/tmp/")} if use_bwrap else set()
-    code = MEASURE.replace("HIDE", repr(list(hide))).replace("BOUND", repr(bound or set()))
-    try:
-        proc = run_snippet(python, code, limits, use_bwrap, harness, submission, timeout=30)
-        found = json.loads(proc.stdout.decode().strip().splitlines()[-1])
-        return {k: found.get(k) is True for k in ("network", "tmp", "hidden")}
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return {"network": False, "tmp": False, "hidden": False}
+def bound_in_tmp(python: str, use_bwrap: bool) -> list[str]:
+    """What may show in a worker's /tmp: a venv that lives in /tmp (a checkout there) is bound
+    back at its place, and its top folder is all that shows."""
+    if not use_bwrap:
+        return []
+    return sorted({p.split("/")[2] for p in bwrap.interpreter_folders(python)
+                   if p.startswith("/tmp/")})
 
 
 def hidden_paths(*paths: str | os.PathLike) -> list[str]:

@@ -325,6 +325,9 @@ class WorkerRunner:
         self.imported = False  # the current probe server has imported the module
         self.import_timeout: str | None = None  # set once an import has hung: not tried again
         self.watchdog: Watchdog | None = None
+        self.launched: str | None = None  # warmed and not yet waited for: "" or why it failed
+        self.held: dict[str, bool] = {}  # what the worker measured from inside (see _record)
+        self.report: dict[str, Any] = {}  # the isolation report; the worker completes it
         try:
             self._prepare()
         except BaseException:
@@ -364,10 +367,16 @@ class WorkerRunner:
                 if not os.path.islink(name):
                     os.chmod(name, 0o755 if os.path.isdir(name) else 0o644)
 
-    def measure(self) -> dict[str, bool]:
-        """What holds for this worker (no network, private temp folders, hidden paths)."""
-        return isolation.measure(self.spec.python, self.spec.limits, self.use_bwrap,
-                                 str(self.harness), str(self.work), self.spec.hide)
+    def _record(self, held: Any) -> None:
+        """Put what the worker measured as it started into the report (the worst of every
+        start: a restarted sandbox that holds less is what the submission had)."""
+        held = held if type(held) is dict else {}
+        for key in ("network", "tmp", "hidden"):
+            self.held[key] = self.held.get(key, True) and held.get(key) is True
+        self.report.update({
+            "network": "none" if self.held["network"] else "available",
+            "hidden_paths": "unreadable" if self.held["hidden"] else "readable",
+            "temp_dir": "private" if self.held["tmp"] else "shared"})
 
     # -- process management -------------------------------------------------------------
     def _command(self, argv: list[str]) -> tuple[list[str], str]:
@@ -385,9 +394,19 @@ class WorkerRunner:
             self.spec = replace(self.spec, limits=replace(limits, reach=reach))
         return view.command(argv, self.spec.limits.reach), "/"
 
+    def warm(self) -> None:
+        """Start the sandbox now and do not wait for it (the first call does): it boots while
+        the judges are still being collected."""
+        if self.proc is None and self.launched is None:
+            self.launched = self._launch() or ""
+
     def _start(self) -> str | None:
         """Start the sandbox and its zygote cold, then fork the first probe server; return None
         when it is ready, else why it could not start."""
+        return self._launch() or self._ready()
+
+    def _launch(self) -> str | None:
+        """Start the sandbox's zygote and send it its configuration; None, else why not."""
         self._kill()
         if self.cgroup is not None:  # a new zygote imports its libraries again
             try:
@@ -431,10 +450,19 @@ class WorkerRunner:
                   "preload": [m for m in self.spec.preload if m not in self.spec.forbidden],
                   "threads": 1, "device": self.spec.device,
                   "gpu_memory_mb": max(GPU_MEMORY_MB, self.spec.limits.memory_mb), "sweep":
-                  "all" if own_pids else "group"}
+                  "all" if own_pids else "group", "hide": list(self.spec.hide),
+                  "bound": isolation.bound_in_tmp(self.spec.python, self.use_bwrap)}
         try:
             codec.write_frame(self.cfd_w, codec.encode(config))
-            self._control(time.monotonic() + self.spec.startup_timeout, "ready")
+        except OSError:
+            pass  # the zygote is gone already: _ready says so
+        return None
+
+    def _ready(self) -> str | None:
+        """Wait for the zygote launched, then fork the first probe server."""
+        try:
+            ready = self._control(time.monotonic() + self.spec.startup_timeout, "ready")
+            self._record(ready.get("held"))
         except (OSError, EOFError, TimeoutError, codec.CodecError):
             detail = self._read_capture()
             self._kill()
@@ -615,7 +643,10 @@ class WorkerRunner:
         if self.import_timeout:  # a module whose import hangs would cost every test its timeout
             return ProbeOutcome(False, kind="timeout", message=self.import_timeout, seconds=0.0)
         why = None
-        if self.proc is None or self.proc.poll() is not None:
+        if self.launched is not None:  # warmed: wait for it now
+            why, self.launched = self.launched or self._ready(), None
+            self.imported = False
+        elif self.proc is None or self.proc.poll() is not None:
             why = self._start()
             self.imported = False
         elif self.need_fork:

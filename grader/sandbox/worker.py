@@ -352,6 +352,31 @@ def drain(fd: int) -> None:
         os.set_blocking(fd, True)
 
 
+def what_holds(hide: list[str], bound: list[str]) -> dict[str, bool]:
+    """Measured from inside, before the submission is copied or anything imported: no network
+    interface but loopback; nothing in /tmp and /dev/shm but what the view binds there; none of
+    the hidden folders can be listed. Anything that cannot be measured counts as not holding."""
+    import socket
+
+    def hidden(path: str) -> bool:
+        try:
+            os.listdir(path)
+            return False
+        except OSError:
+            return True
+
+    try:
+        network = [name for _, name in socket.if_nameindex()] == ["lo"]
+    except OSError:
+        network = False
+    try:
+        tmp = all(set(os.listdir(d)) <= set(bound) for d in ("/tmp", "/dev/shm")
+                  if os.path.isdir(d))
+    except OSError:
+        tmp = False
+    return {"network": network, "tmp": tmp, "hidden": all(hidden(p) for p in hide)}
+
+
 def main() -> None:
     """The zygote: set up once, then fork a fresh probe server whenever the parent asks.
 
@@ -366,6 +391,7 @@ def main() -> None:
     _close_other_fds({rfd, wfd, cin, cout})
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing us
     config = _read_frame(cin)
+    held = what_holds(config.get("hide", []), config.get("bound", []))
     harness, work = config["harness"], config["work"]
     if config.get("copy_from"):
         _copy_submission(config["copy_from"], work)
@@ -384,7 +410,7 @@ def main() -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    codec.write_frame(cout, codec.encode({"ready": True}))
+    codec.write_frame(cout, codec.encode({"ready": True, "held": held}))
     child: int | None = None
     while True:
         ready, _, _ = select.select([cin, wake_r], [], [])

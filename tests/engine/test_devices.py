@@ -226,11 +226,11 @@ def test_devices_tables_are_checked(course, bad, why):
 def test_the_spec_carries_the_device(monkeypatch, demo, tmp_path):
     seen = {}
 
-    def fake_run(cmd, **kw):
-        seen.update(json.loads(Path(cmd[-1]).read_text()))
-        return subprocess.CompletedProcess(cmd, 0)
+    def fake_run(server, spec, log, timeout):
+        seen.update(json.loads(Path(spec).read_text()))
+        return 0, None
 
-    monkeypatch.setattr(grading.subprocess, "run", fake_run)
+    monkeypatch.setattr(grading.GradingServer, "run", fake_run)
     sub = tmp_path / "sub"
     sub.mkdir()
     (sub / "demo.py").write_text(REFERENCE)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, read_results, run_cli
 
-from grader import grading, slurm_backend
+from grader import assignments, grading, mutants, slurm_backend
 from grader.grading import discover
 
 pytest.importorskip("submitit")
@@ -275,3 +275,50 @@ def test_a_task_killed_on_the_real_cluster_is_resubmitted(slurm_cluster, batch, 
     jobs = {p.name.split("_")[0] for p in (out / ".slurm").glob("*_result.pkl")}
     assert len(jobs) == 2, jobs  # the array's first task, then the killed one submitted again
     assert not list((out / ".slurm").glob(f"{task}_result.pkl"))
+
+
+def _mixed_batch(a, into: Path, size: int) -> Path:
+    """``size`` submissions of many scores: the example batch, every mutant of the assignment
+    (the reference with one known mistake) and copies of them, each copy a file of its own."""
+    sources = [a.reference_dir]
+    sources += sorted(p for p in EXAMPLES.iterdir() if p.is_dir()) if a.short == "a1" else []
+    sources += mutants.materialise(a, mutants.load_all(a), into / "mutants")
+    subs = into / "subs"
+    for i in range(size):
+        folder = subs / f"s{i:02d}"
+        shutil.copytree(sources[i % len(sources)], folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        with open(folder / a.module_file, "a") as f:
+            f.write(f"\n# copy {i}\n")
+    return subs
+
+
+def test_fifty_submissions_grade_on_the_cluster_as_they_do_locally(slurm_cluster, a1, tmp_path):
+    """Issue 19's batch: 50 a1 submissions through the one-node cluster, in 5 tasks of 10, give
+    every score local grading gives."""
+    subs = _mixed_batch(a1, tmp_path, 50)
+    local = {n: r["score"] for n, r in grading.grade_batch(a1, discover(a1, [subs]),
+                                                            tmp_path / "local", jobs=2)}
+    assert len(local) == 50 and len(set(local.values())) >= 5, local
+    out = tmp_path / "out"
+    proc = run_cli("grade", "a1", str(subs), "--out", str(out), "--backend", "slurm",
+                   "--time", "10", "--partition", "debug", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _gradebook(out) == local
+    assert len(list((out / ".slurm").glob("*_result.pkl"))) == 5  # one task per 10
+
+
+@pytest.mark.skipif(os.environ.get("DLGRADER_SLURM_A4") != "1",
+                    reason="a4's ten trainings take minutes: DLGRADER_SLURM_A4=1 runs them")
+def test_ten_a4_submissions_grade_on_the_cluster_as_they_do_locally(slurm_cluster, tmp_path):
+    """Issue 19's torch batch: 10 a4 submissions (the reference and mutants), on the cluster
+    and locally, the same scores."""
+    a4 = assignments.find("a4", ROOT)
+    subs = _mixed_batch(a4, tmp_path, 10)
+    local = {n: r["score"] for n, r in grading.grade_batch(a4, discover(a4, [subs]),
+                                                            tmp_path / "local", jobs=2)}
+    out = tmp_path / "out"
+    proc = run_cli("grade", "a4", str(subs), "--out", str(out), "--backend", "slurm",
+                   "--shards", "2", "--time", "30", "--partition", "debug", timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _gradebook(out) == local
