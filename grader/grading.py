@@ -393,6 +393,9 @@ def main(spec_path: str) -> int:
     """Entry point of the trusted per-submission process: run the judges with the plugin."""
     import pytest
 
+    from grader import plugin
+
+    plugin.prepare(spec_path)  # the sandbox boots while pytest starts
     spec = json.loads(Path(spec_path).read_text())
     tests_dir = Path(spec["root"]) / "tests" / spec["assignment"]
     ini = Path(spec_path).parent / "grading.ini"

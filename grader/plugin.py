@@ -47,6 +47,7 @@ from grader.sandbox import (
 from grader.sandbox.isolation import Limits, hidden_paths, reuse_facts
 
 STDOUT_LIMIT = 3000
+PREPARED: dict[str, GradingSession] = {}  # spec path -> its session, sandbox booting (prepare)
 _SESSION = pytest.StashKey["GradingSession"]()
 
 
@@ -65,9 +66,11 @@ def pytest_configure(config: pytest.Config) -> None:
                             "and then it counts for nothing (max_score 0)")
     spec_path = config.getoption("--grader-spec")
     if spec_path:
-        spec = json.loads(Path(spec_path).read_text())
-        config.stash[_SESSION] = GradingSession.for_grading(spec)
-        config.stash[_SESSION].warm_student()
+        session = PREPARED.pop(spec_path, None)  # grading.main started it before pytest
+        if session is None:
+            session = GradingSession.for_grading(json.loads(Path(spec_path).read_text()))
+            session.warm_student()
+        config.stash[_SESSION] = session
     else:
         config.stash[_SESSION] = GradingSession.for_selfcheck(
             config.rootpath, config.getini("grader_module"))
@@ -307,6 +310,14 @@ class GradingSession:
         board = [] if self.integrity else list(self.leaderboard.values())  # no rank for a cheat
         return results.build(tests, time.monotonic() - self.started, output.strip(), extra,
                              leaderboard=board)
+
+
+def prepare(spec_path: str) -> None:
+    """Open the grading session of a spec and start its sandbox booting, before pytest starts
+    (the grading process's first step: the worker then boots while pytest configures itself
+    and collects the judges); pytest_configure takes the session."""
+    PREPARED[spec_path] = GradingSession.for_grading(json.loads(Path(spec_path).read_text()))
+    PREPARED[spec_path].warm_student()
 
 
 def static_violations(path: Path, forbidden: list[str]) -> list[str]:
