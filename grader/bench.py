@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-batches", action="store_true",
                    help="only the batch throughput (no per-sandbox, Docker or figure runs)")
     args = p.parse_args(argv)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; medians of {args.repeat} "
+    runs = args.batch_repeat if args.only_batches else args.repeat
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; medians of {runs} "
           "runs, the variants interleaved")
     too_big = []
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
