@@ -14,8 +14,10 @@ The sharding, the collection and the retry are plain functions; the executor is 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -135,12 +137,28 @@ def make_executor(folder: Path, assignment: Assignment, options: SlurmOptions) -
     filesystem, which is why it lives in the out dir."""
     import submitit
 
+    _quiet(logging.getLogger("submitit"))
     executor = submitit.AutoExecutor(folder=folder, cluster=options.cluster)
     executor.update_parameters(
         name=f"grade-{assignment.name}", timeout_min=options.time_min, cpus_per_task=1,
         slurm_partition=options.partition, slurm_gpus_per_task=options.gpus_per_task or None,
         slurm_array_parallelism=options.array_parallelism)
     return executor
+
+
+def _quiet(log: logging.Logger) -> None:
+    """submitit logs to stdout too, where the results table goes: keep its stderr handler only,
+    and drop its warning on every poll of a cluster without accounting ("Bypassing sacct
+    error"), which ``slurm_queue`` makes up for."""
+    for handler in list(log.handlers):
+        if getattr(handler, "stream", None) is sys.stdout:
+            log.removeHandler(handler)
+    if not any(getattr(f, "__name__", "") == "_no_sacct_noise" for f in log.filters):
+        log.addFilter(_no_sacct_noise)
+
+
+def _no_sacct_noise(record: logging.LogRecord) -> bool:
+    return "Bypassing sacct error" not in record.getMessage()
 
 
 class Vanished(RuntimeError):

@@ -322,3 +322,26 @@ def test_ten_a4_submissions_grade_on_the_cluster_as_they_do_locally(slurm_cluste
                    "--shards", "2", "--time", "30", "--partition", "debug", timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _gradebook(out) == local
+
+
+QUIET = """
+import logging, sys
+from pathlib import Path
+from grader import assignments, slurm_backend
+options = slurm_backend.SlurmOptions(cluster="local", shards=1, time_min=1)
+slurm_backend.make_executor(Path(sys.argv[1]), assignments.find("a1"), options)
+log = logging.getLogger("submitit")
+log.warning("Call #3 - Bypassing sacct error boom, status may be inaccurate.")
+log.warning("a warning worth reading")
+"""
+
+
+def test_submitit_says_nothing_on_stdout_and_no_sacct_noise(tmp_path):
+    """The results table is on stdout: submitit's logger keeps its stderr handler only, and the
+    warning of every poll of a cluster without accounting is dropped."""
+    proc = subprocess.run([sys.executable, "-c", QUIET, str(tmp_path)], capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "GRADER_ROOT": str(ROOT)},
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and "Bypassing" not in proc.stderr
+    assert "a warning worth reading" in proc.stderr
