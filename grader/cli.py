@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -113,6 +114,12 @@ def _grade_on_slurm(args: argparse.Namespace, a: assignments.Assignment, paths: 
     if args.device != "auto":
         print("grader: --backend slurm grades on the GPUs --gpus-per-task asks for (leave "
               "--device out)", file=sys.stderr)
+        return 2
+    if args.isolation == "isolated" and os.geteuid() != 0:  # the tasks run as this user
+        print("grader: cannot grade here: --isolation isolated needs the Slurm tasks to run as "
+              "root (they run as the user who submits them, and only root can drop student "
+              "code to a sandbox uid); leave --isolation out for the strongest level each node "
+              "allows", file=sys.stderr)
         return 2
     subs = discover(a, paths)
     if not subs:

@@ -344,3 +344,15 @@ def test_submitit_says_nothing_on_stdout_and_no_sacct_noise(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and "Bypassing" not in proc.stderr
     assert "a warning worth reading" in proc.stderr
+
+
+def test_isolated_on_slurm_as_an_ordinary_user_is_refused_up_front(monkeypatch, capsys, batch):
+    """The tasks run as the submitting user; only root can drop to a sandbox uid, so asking for
+    the isolated level as anyone else is one message before anything is submitted, not an error
+    result per submission."""
+    from grader import cli
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(slurm_backend, "grade_batch", lambda *a, **k: pytest.fail("submitted"))
+    code = cli.main(["grade", "a1", str(batch), "--backend", "slurm", "--isolation", "isolated"])
+    assert code == 2 and "needs the Slurm tasks to run as root" in capsys.readouterr().err
