@@ -1,9 +1,9 @@
-"""Grading submissions: one trusted pytest process per submission, many at once in a batch.
+"""Grading submissions: one trusted pytest run per submission, many at once in a batch.
 
-``grade_batch`` prepares each submission (a folder or a single .py file), runs
-``python -m grader.grading SPEC`` for it (that process runs the judges with the plugin, and the
-plugin starts the sandboxed worker), and guarantees a valid results.json even when that process
-dies or overruns. The batch never stops for one submission.
+``grade_batch`` prepares each submission (a folder or a single .py file) and hands its spec to
+its slot's grading server (grader.forkserver), whose fresh child runs ``main(SPEC)``: the judges
+with the plugin, and the plugin starts the sandboxed worker. A valid results.json is guaranteed
+even when that child dies or overruns. The batch never stops for one submission.
 """
 
 from __future__ import annotations
@@ -390,7 +390,8 @@ def _source_folder(path: Path) -> str:
 
 
 def main(spec_path: str) -> int:
-    """Entry point of the trusted per-submission process: run the judges with the plugin."""
+    """The grading of one spec (in a fresh child of the grading server, or as
+    ``python -m grader.grading SPEC``): run the judges with the plugin."""
     import pytest
 
     from grader import plugin
@@ -402,7 +403,11 @@ def main(spec_path: str) -> int:
     args = [str(tests_dir), "-c", str(ini), "--rootdir", str(tests_dir),
             "--confcutdir", str(tests_dir), "-p", "grader.plugin", "--grader-spec", spec_path,
             "-q", "--no-header", "-rN", "--tb=no", "-p", "no:randomly"]
-    return int(pytest.main(args))
+    try:
+        return int(pytest.main(args))
+    finally:  # pytest stopped before taking it (a usage error): its sandbox goes all the same
+        for session in plugin.PREPARED.values():
+            session.close()
 
 
 if __name__ == "__main__":
