@@ -10,8 +10,8 @@ with it), a crash costs one submission, and the server kills a child that overru
 time. The server itself never reads a spec, runs a judge or touches student files.
 
 Protocol (JSON lines on the server's stdin and stdout, both ends trusted): the parent sends
-``{"spec", "log", "timeout"}``; the server answers ``{"pid"}`` once the child runs, then
-``{"status", "timed_out"}`` once it is reaped.
+``{"spec", "log", "timeout"}``; the server answers ``{"status", "timed_out"}`` once the child is
+reaped.
 """
 
 from __future__ import annotations
@@ -178,7 +178,6 @@ def serve(names: list[str]) -> None:
             pid = os.fork()
             if pid == 0:
                 _child(request, (requests, replies), me)
-            _send(replies, {"pid": pid})
             status, timed_out = _wait(pid, float(request["timeout"]))
             _send(replies, {"status": status, "timed_out": timed_out})
 
@@ -214,15 +213,12 @@ class GradingServer:
     time. ``run`` grades a spec and returns the child's exit code and, when it did not finish,
     why."""
 
-    def __init__(self, assignment: Assignment, log: Path | None = None):
+    def __init__(self, assignment: Assignment):
         self.assignment = assignment
         self.env = trusted_env(assignment.root)
-        self.own_log = log is None
-        if log is None:
-            fd, name = tempfile.mkstemp(prefix="grader-server-", suffix=".log", dir=jobs_root())
-            os.close(fd)
-            log = Path(name)
-        self.log = log
+        fd, name = tempfile.mkstemp(prefix="grader-server-", suffix=".log", dir=jobs_root())
+        os.close(fd)
+        self.log = Path(name)  # the server's own stderr (its children log per submission)
         self.proc: subprocess.Popen | None = None
         self._buffer = b""
 
@@ -284,7 +280,7 @@ class GradingServer:
         except OSError as exc:
             self.close()
             raise ServerFailed(f"the grading process is gone ({exc})") from exc
-        self._reply(time.monotonic() + 60, "pid")  # (a child dies with its server: PDEATHSIG)
+        # (a child dies with its server: PDEATHSIG; the grace covers a server that hangs)
         done = self._reply(time.monotonic() + timeout + REPLY_GRACE_S, "status")
         if done["timed_out"]:
             return -9, f"grading took longer than {timeout:g} s in all"
@@ -292,8 +288,7 @@ class GradingServer:
 
     def close(self) -> None:
         """Stop the server (stdin closed: it exits; killed if it does not)."""
-        if self.own_log:
-            self.log.unlink(missing_ok=True)
+        self.log.unlink(missing_ok=True)
         if self.proc is None:
             return
         proc, self.proc = self.proc, None

@@ -194,7 +194,7 @@ def grade_one(assignment: Assignment, sub: Submission, out_dir: Path, *, isolati
         log = work / "pytest.log"
         own = server is None  # one submission alone: a server of its own, for it alone
         if server is None:
-            server = GradingServer(assignment, work / "server.log")
+            server = GradingServer(assignment)
         try:
             code, problem = server.run(work / "spec.json", log, assignment.total_timeout)
             if problem is None and code not in (0, 1):
@@ -339,7 +339,6 @@ def grade_batch(assignment: Assignment, subs: list[Submission], out_dir: Path, *
                 servers.close()
                 rows = [(s.name, done[s.name]) for s in subs if s.name in done]
                 results.write_gradebook(out_dir / "gradebook.csv", rows, students)
-    servers.close()
     rows = [(s.name, done[s.name]) for s in subs if s.name in done]
     results.write_gradebook(out_dir / "gradebook.csv", rows, students)
     return rows

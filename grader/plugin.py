@@ -66,11 +66,9 @@ def pytest_configure(config: pytest.Config) -> None:
                             "and then it counts for nothing (max_score 0)")
     spec_path = config.getoption("--grader-spec")
     if spec_path:
-        session = PREPARED.pop(spec_path, None)  # grading.main started it before pytest
-        if session is None:
-            session = GradingSession.for_grading(json.loads(Path(spec_path).read_text()))
-            session.warm_student()
-        config.stash[_SESSION] = session
+        if spec_path not in PREPARED:  # grading.main prepares it before pytest starts
+            prepare(spec_path)
+        config.stash[_SESSION] = PREPARED.pop(spec_path)
     else:
         config.stash[_SESSION] = GradingSession.for_selfcheck(
             config.rootpath, config.getini("grader_module"))

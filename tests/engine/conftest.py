@@ -22,6 +22,18 @@ def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
                           env={**os.environ, "GRADER_ROOT": str(ROOT)})
 
 
+def write_course(root: Path, name: str, module: str, reference: str,
+                 tests: dict[str, str]) -> Path:
+    """A throwaway course at root holding one assignment: reference/<name>/<module>.py and
+    each of ``tests`` (file name -> text) in tests/<name>/."""
+    (root / "reference" / name).mkdir(parents=True)
+    (root / "reference" / name / f"{module}.py").write_text(reference)
+    (root / "tests" / name).mkdir(parents=True)
+    for file, text in tests.items():
+        (root / "tests" / name / file).write_text(text)
+    return root
+
+
 def read_results(out: Path, name: str) -> dict:
     return json.loads((out / name / "results.json").read_text())
 

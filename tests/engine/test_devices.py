@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import ROOT
+from conftest import ROOT, write_course
 
 from grader import assignments, grading, plugin, results
 from grader.assignments import parse_device
@@ -104,14 +104,8 @@ def test_plain(student):
 
 def make_course(root: Path) -> Path:
     """A throwaway course root with one assignment, z9_demo."""
-    (root / "reference" / "z9_demo").mkdir(parents=True)
-    (root / "reference" / "z9_demo" / "demo.py").write_text(REFERENCE)
-    tests = root / "tests" / "z9_demo"
-    tests.mkdir(parents=True)
-    (tests / "assignment.toml").write_text(TOML)
-    (tests / "probes.py").write_text(PROBES)
-    (tests / "test_demo.py").write_text(JUDGES)
-    return root
+    return write_course(root, "z9_demo", "demo", REFERENCE,
+                        {"assignment.toml": TOML, "probes.py": PROBES, "test_demo.py": JUDGES})
 
 
 def run_cli_in(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

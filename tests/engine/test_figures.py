@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import ROOT
+from conftest import ROOT, write_course
 
 from grader import figures, report, results
 from grader.sandbox import bwrap
@@ -210,21 +210,15 @@ def test_required_plot(student, score):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("course")
-    (root / "reference" / "z8_figs").mkdir(parents=True)
-    (root / "reference" / "z8_figs" / "figs.py").write_text(REFERENCE)
-    tests = root / "tests" / "z8_figs"
-    tests.mkdir(parents=True)
-    (tests / "assignment.toml").write_text(textwrap.dedent('''
-        title = "Figures"
-        module = "figs"
-        [limits]
-        timeout = 60
-        memory_mb = 2048
-        total_timeout = 300
-    '''))
-    (tests / "probes.py").write_text(PROBES)
-    (tests / "test_figs.py").write_text(JUDGES)
+    root = write_course(tmp_path_factory.mktemp("course"), "z8_figs", "figs", REFERENCE, {
+        "assignment.toml": textwrap.dedent('''
+            title = "Figures"
+            module = "figs"
+            [limits]
+            timeout = 60
+            memory_mb = 2048
+            total_timeout = 300
+        '''), "probes.py": PROBES, "test_figs.py": JUDGES})
     subs = root / "subs"
     for name, source in [("good", REFERENCE),
                          ("garbage", REFERENCE.replace("return buf.getvalue()",

@@ -13,6 +13,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from conftest import write_course
 
 from grader import assignments, forkserver, grading
 
@@ -66,14 +67,8 @@ HANGS = "import time\n\ndef answer(x):\n    time.sleep(25)\n    return x + 1\n"
 
 @pytest.fixture
 def course(tmp_path: Path) -> assignments.Assignment:
-    root = tmp_path / "course"
-    (root / "reference" / "z8_state").mkdir(parents=True)
-    (root / "reference" / "z8_state" / "state.py").write_text(REFERENCE)
-    tests = root / "tests" / "z8_state"
-    tests.mkdir(parents=True)
-    (tests / "assignment.toml").write_text(TOML)
-    (tests / "probes.py").write_text(PROBES)
-    (tests / "test_state.py").write_text(JUDGES)
+    root = write_course(tmp_path / "course", "z8_state", "state", REFERENCE,
+                        {"assignment.toml": TOML, "probes.py": PROBES, "test_state.py": JUDGES})
     return assignments.find("z8", root)
 
 

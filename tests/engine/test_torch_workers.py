@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, write_course
 
 from grader import assignments
 from grader.sandbox import WorkerSpec, open_runner
@@ -72,14 +72,9 @@ def test_forward(student, reference, seed):
 
 def make_course(root: Path, memory_mb: int = 1536) -> Path:
     """A course holding one torch assignment, z7_tnet (also used by test_docker)."""
-    (root / "reference" / "z7_tnet").mkdir(parents=True)
-    (root / "reference" / "z7_tnet" / "tnet.py").write_text(REFERENCE)
-    tests = root / "tests" / "z7_tnet"
-    tests.mkdir(parents=True)
-    for name, text in FILES.items():
-        text = textwrap.dedent(text).lstrip().replace("MEMORY_MB", str(memory_mb))
-        (tests / name).write_text(text)
-    return root
+    return write_course(root, "z7_tnet", "tnet", REFERENCE, {
+        name: textwrap.dedent(text).lstrip().replace("MEMORY_MB", str(memory_mb))
+        for name, text in FILES.items()})
 
 
 @pytest.fixture(scope="module")
