@@ -2,12 +2,13 @@
 submission.
 
 A server imports what grading needs (pytest and its plugins, the grading plugin, the libraries
-the assignment's judges and probes import: numpy, torch) and then only forks: each submission is
-graded by a fresh child, a copy of the pristine server, that runs the judges exactly as
-``python -m grader.grading SPEC`` would and exits. So nothing of one submission reaches the next
-(judge modules are imported in the child, never in the server; whatever a child changes dies
-with it), a crash costs one submission, and the server kills a child that overruns its total
-time. The server itself never reads a spec, runs a judge or touches student files.
+the assignment's judges and probes import at their top, such as numpy) and then only forks:
+each submission is graded by a fresh child, a copy of the pristine server, that runs the judges
+exactly as ``python -m grader.grading SPEC`` would and exits. So nothing of one submission
+reaches the next (judge modules are imported in the child, never in the server; whatever a
+child changes dies with it), a crash costs one submission, and the server kills a child that
+overruns its total time. The server itself never reads a spec, runs a judge or touches student
+files.
 
 Protocol (JSON lines on the server's stdin and stdout, both ends trusted): the parent sends
 ``{"spec", "log", "timeout"}``; the server answers ``{"status", "timed_out"}`` once the child is

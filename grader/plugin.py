@@ -183,7 +183,7 @@ class GradingSession:
         return out
 
     def warm_student(self) -> None:
-        """Start the sandbox while pytest collects the judges (the first judge waits for it)."""
+        """Start the sandbox now, without waiting for it (the first judge waits for it)."""
         if self.mode != "grading" or self._student is not None:
             return
         try:
